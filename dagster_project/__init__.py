@@ -1,0 +1,1 @@
+"""Inactive-customer pipeline: raw order extracts -> DuckDB -> dbt -> activity reports."""

@@ -1,0 +1,21 @@
+"""The code location: every asset, check, job, schedule and resource of the pipeline."""
+
+from dagster import Definitions
+from dagster_dbt import DbtCliResource
+
+from dagster_project.dbt_project import dbt_project
+from dagster_project.defs.dbt_models import dbt_models
+from dagster_project.defs.published_reports import published_reports
+from dagster_project.defs.raw_extracts import raw_extracts
+from dagster_project.defs.schedules import daily_reports_schedule, inactive_customer_reports_job
+from dagster_project.defs.warehouse import warehouse_resource
+
+defs = Definitions(
+    assets=[raw_extracts, dbt_models, *published_reports],
+    jobs=[inactive_customer_reports_job],
+    schedules=[daily_reports_schedule],
+    resources={
+        "warehouse": warehouse_resource(),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    },
+)

@@ -1,0 +1,88 @@
+"""The dbt models as Dagster assets, with dbt's data tests as asset checks."""
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, Config
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from dagster_project import settings
+from dagster_project.dbt_project import dbt_project
+from dagster_project.defs.warehouse import WAREHOUSE_POOL
+
+DBT_ASSETS_NAME = "dbt_models"
+
+
+class ReportDateConfig(Config):
+    """Run configuration of the dbt step: the date the reports are computed for."""
+
+    as_of_date: str = Field(
+        default="",
+        description="YYYY-MM-DD. Empty: the AS_OF_DATE environment variable, else today.",
+    )
+
+    def resolve(self) -> str:
+        if self.as_of_date.strip():
+            return settings.parse_as_of_date(self.as_of_date, "run config as_of_date").isoformat()
+        return settings.default_as_of_date().isoformat()
+
+
+class ReportsDbtTranslator(DagsterDbtTranslator):
+    """Keys models by schema and name (`staging/stg_orders`, `reports/customer_activity_report`)
+    and groups them by folder, so the UI reads like the dbt project. Sources keep dagster-dbt's
+    default key, `<source>/<table>`, which is the raw assets' key."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "model":
+            return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "model":
+            return dbt_resource_props["fqn"][1]
+        return super().get_group_name(dbt_resource_props)
+
+
+@contextlib.contextmanager
+def _warehouse_env(warehouse: DuckDBResource) -> Iterator[None]:
+    """Hands the dbt process the warehouse resource's file, absolute, as its profile reads it
+    (dbt runs in the dbt project folder, where a relative path would mean another file)."""
+    previous = os.environ.get("WAREHOUSE_PATH")
+    os.environ["WAREHOUSE_PATH"] = str(Path(warehouse.database).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("WAREHOUSE_PATH", None)
+        else:
+            os.environ["WAREHOUSE_PATH"] = previous
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    name=DBT_ASSETS_NAME,
+    dagster_dbt_translator=ReportsDbtTranslator(),
+    # Unit tests check the SQL, not the data: the test suite runs them, production runs skip them.
+    exclude="test_type:unit",
+    pool=WAREHOUSE_POOL,
+)
+def dbt_models(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: DuckDBResource,
+    config: ReportDateConfig,
+):
+    as_of_date = config.resolve()
+    context.log.info(f"Building the reports as of {as_of_date}")
+    with _warehouse_env(warehouse):
+        invocation = dbt.cli(
+            ["build", "--vars", json.dumps({"as_of_date": as_of_date})], context=context
+        )
+    yield from invocation.stream()

@@ -1,0 +1,62 @@
+"""Settings read from the environment, in one place.
+
+Every path is resolved to an absolute path here, once, because the tools that use them resolve
+relative paths differently: dbt-duckdb runs from the dbt project folder, Dagster from wherever
+the user started it. Both get the same absolute path from these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+DEFAULT_RAW_DATA_DIR = "data/raw"
+DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
+DEFAULT_REPORTS_DIR = "data/reports"
+
+
+def _path_from_env(name: str, default: str) -> Path:
+    value = os.environ.get(name, "").strip() or default
+    path = Path(value).expanduser()
+    # Relative defaults are relative to the repository, so the pipeline finds the sample data
+    # whatever folder it is started from; relative values a user sets are relative to where
+    # they started it, as anywhere else on the command line.
+    base = REPO_ROOT if value == default else Path.cwd()
+    return (base / path).resolve() if not path.is_absolute() else path
+
+
+def raw_data_dir() -> Path:
+    """`RAW_DATA_DIR`: the folder holding the `orders/`, `customers/` and `items/` extracts."""
+    return _path_from_env("RAW_DATA_DIR", DEFAULT_RAW_DATA_DIR)
+
+
+def warehouse_path() -> Path:
+    """`WAREHOUSE_PATH`: the DuckDB file the raw tables and the dbt models live in."""
+    return _path_from_env("WAREHOUSE_PATH", DEFAULT_WAREHOUSE_PATH)
+
+
+def reports_dir() -> Path:
+    """`REPORTS_DIR`: where the published report files are written for BI tools."""
+    return _path_from_env("REPORTS_DIR", DEFAULT_REPORTS_DIR)
+
+
+def parse_as_of_date(value: str, source: str) -> dt.date:
+    """Parses a `YYYY-MM-DD` as-of date, naming where a bad value came from."""
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{source}: {value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-11-20"
+        ) from None
+
+
+def default_as_of_date(today: dt.date | None = None) -> dt.date:
+    """`AS_OF_DATE` when set, else today: the date a manual run computes the reports for."""
+    value = os.environ.get("AS_OF_DATE", "").strip()
+    if value:
+        return parse_as_of_date(value, "AS_OF_DATE")
+    return today or dt.date.today()

@@ -1,0 +1,40 @@
+{#- The business rules that more than one model needs. Their settings are the vars in
+    dbt_project.yml; the rules themselves are documented in docs/architecture.md. -#}
+
+{#- The as-of date of the reports as a SQL date literal: the `as_of_date` var, else today. -#}
+{% macro as_of_date() -%}
+    {%- set value = var('as_of_date', none) -%}
+    {%- if value is none or value | string | trim == '' -%}
+        {%- set value = modules.datetime.date.today().isoformat() -%}
+    {%- endif -%}
+    {%- if not modules.re.fullmatch('\d{4}-\d{2}-\d{2}', value | string | trim) -%}
+        {{ exceptions.raise_compiler_error(
+            "var as_of_date must be a date written YYYY-MM-DD, got '" ~ value ~ "'") }}
+    {%- endif -%}
+    date '{{ value | string | trim }}'
+{%- endmacro %}
+
+{#- Days of inactivity after which a customer of this billing cycle counts as inactive. -#}
+{% macro inactivity_threshold_days(billing_cycle) -%}
+    {%- set thresholds = var('inactivity_threshold_days') -%}
+    case {{ billing_cycle }}
+    {%- for cycle, days in thresholds.items() if cycle != 'unspecified' %}
+        when '{{ cycle }}' then {{ days | int }}
+    {%- endfor %}
+        else {{ thresholds['unspecified'] | int }}
+    end
+{%- endmacro %}
+
+{#- True for the order types whose orders can be purchases. -#}
+{% macro is_purchase_order_type(order_type) -%}
+    {{ order_type }} in (
+    {%- for order_type_name in var('purchase_order_types') -%}
+        '{{ order_type_name }}'{{ ", " if not loop.last }}
+    {%- endfor -%}
+    )
+{%- endmacro %}
+
+{#- An order line is visible to a report when it is dated on or before the as-of date. -#}
+{% macro is_visible(order_date) -%}
+    {{ order_date }} <= {{ as_of_date() }}
+{%- endmacro %}

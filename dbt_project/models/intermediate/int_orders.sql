@@ -1,0 +1,30 @@
+-- One row per order visible at the as-of date, and whether it is a purchase.
+-- An order's date is the earliest date among its visible lines, its type that of its first line.
+-- A purchase is an order of a purchase type (invoice, sales receipt) whose net amount, the sum of
+-- its visible lines, is above zero; other orders still count in net revenue.
+with visible_lines as (
+    select * from {{ ref('int_order_lines_current') }}
+    where {{ is_visible('order_date') }}
+),
+
+orders as (
+    select
+        order_id,
+        customer_id,
+        min(order_date) as order_date,
+        arg_min(order_type, line_number) as order_type,
+        sum(amount) as net_amount,
+        count(*) as line_count
+    from visible_lines
+    group by order_id, customer_id
+)
+
+select
+    order_id,
+    customer_id,
+    order_date,
+    order_type,
+    net_amount,
+    line_count,
+    {{ is_purchase_order_type('order_type') }} and net_amount > 0 as is_purchase
+from orders

@@ -1,0 +1,26 @@
+-- One row per customer: who is active, who has lapsed since when, and what they were worth.
+with customer_activity as (
+    select * from {{ ref('int_customer_activity') }}
+)
+
+select
+    {{ as_of_date() }} as as_of_date,
+    customer_id,
+    customer_name,
+    email,
+    sales_rep,
+    segment,
+    billing_cycle,
+    first_purchase_date,
+    last_purchase_date,
+    days_since_last_purchase::integer as days_since_last_purchase,
+    purchase_count::integer as purchase_count,
+    lifetime_net_revenue::decimal(18, 2) as lifetime_net_revenue,
+    revenue_last_365_days::decimal(18, 2) as revenue_last_365_days,
+    round(avg_days_between_purchases, 1)::decimal(10, 1) as avg_days_between_purchases,
+    inactivity_threshold_days::integer as inactivity_threshold_days,
+    inactive_since,
+    activity_status,
+    activity_status = 'inactive' as is_inactive
+from customer_activity
+order by customer_id

@@ -1,0 +1,19 @@
+-- One row per customer: when extracts disagree, the row from the file whose name sorts last
+-- wins (the last row of that file when it lists the customer twice).
+with source_rows as (
+    select * from {{ source('raw', 'customers') }}
+)
+
+select
+    customer_id,
+    customer_name,
+    email,
+    sales_rep,
+    segment,
+    billing_cycle,
+    _source_file as source_file,
+    _source_line as source_line
+from source_rows
+qualify row_number() over (
+    partition by customer_id order by _source_file desc, _source_line desc
+) = 1

@@ -1,0 +1,16 @@
+-- One row per item: when extracts disagree, the row from the file whose name sorts last wins
+-- (the last row of that file when it lists the item twice).
+with source_rows as (
+    select * from {{ source('raw', 'items') }}
+)
+
+select
+    item_id,
+    item_name,
+    category,
+    _source_file as source_file,
+    _source_line as source_line
+from source_rows
+qualify row_number() over (
+    partition by item_id order by _source_file desc, _source_line desc
+) = 1

@@ -7,7 +7,7 @@
     {%- if value is none or value | string | trim == '' -%}
         {%- set value = modules.datetime.date.today().isoformat() -%}
     {%- endif -%}
-    {%- if not modules.re.fullmatch('\d{4}-\d{2}-\d{2}', value | string | trim) -%}
+    {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', value | string | trim) -%}
         {{ exceptions.raise_compiler_error(
             "var as_of_date must be a date written YYYY-MM-DD, got '" ~ value ~ "'") }}
     {%- endif -%}

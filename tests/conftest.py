@@ -1,0 +1,109 @@
+"""Shared fixtures: the hand-built extracts, and one real pipeline run over them.
+
+The run is the expensive part (real DuckDB, real dbt, real Dagster), so it happens once per test
+session, into a temporary warehouse, and the report tests read what it wrote.
+"""
+
+import datetime as dt
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+HAND_BUILT_AS_OF = dt.date(2024, 6, 30)
+
+# dagster-dbt finds dbt on PATH; make it this environment's dbt however pytest was started.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+
+
+def write_parquet(path: Path, select_sql: str) -> None:
+    with duckdb.connect() as con:
+        con.execute(f"copy ({select_sql}) to '{path}' (format parquet)")
+
+
+@pytest.fixture(scope="session")
+def hand_built_raw_dir(tmp_path_factory) -> Path:
+    """The hand-built extracts, plus their Parquet file (typed columns, as a system writes them).
+
+    C12's orders live only here: two weekly purchases and a void order.
+    """
+    raw_dir = tmp_path_factory.mktemp("hand_built") / "raw"
+    shutil.copytree(FIXTURES / "hand_built", raw_dir, ignore=shutil.ignore_patterns("*.md"))
+    write_parquet(
+        raw_dir / "orders" / "orders_2024-06-24.parquet",
+        """
+        select * from (values
+            ('P-001', date '2024-06-16', 'C12', 'I3', 2, 10.00::double, 'invoice'),
+            ('P-002', date '2024-06-23', 'C12', 'I3', 2, 10.00::double, 'invoice'),
+            ('P-003', date '2024-06-23', 'C12', 'I1', 1, 0.00::double, 'void')
+        ) as t(order_id, order_date, customer_id, item_id, quantity, amount, order_type)
+        """,
+    )
+    return raw_dir
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> None:
+    """The dbt manifest must exist before the Dagster definitions are imported."""
+    from dagster_project.dbt_project import prepare_manifest
+
+    prepare_manifest()
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    warehouse: Path
+    reports_dir: Path
+    result: object
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def hand_built_run(dbt_manifest, hand_built_raw_dir, tmp_path_factory) -> PipelineRun:
+    """Every asset materialized over the hand-built extracts, by the run the daily schedule asks
+    for on the as-of date, into a temporary warehouse."""
+    from dagster import DagsterInstance, build_schedule_context, materialize
+    from dagster_dbt import DbtCliResource
+    from dagster_duckdb import DuckDBResource
+
+    from dagster_project.dbt_project import dbt_project
+    from dagster_project.definitions import defs
+    from dagster_project.defs.schedules import daily_reports_schedule
+
+    out = tmp_path_factory.mktemp("hand_built_run")
+    warehouse = out / "warehouse.duckdb"
+    reports_dir = out / "reports"
+    scheduled = dt.datetime.combine(HAND_BUILT_AS_OF, dt.time(6, 0), tzinfo=dt.UTC)
+    request = daily_reports_schedule(build_schedule_context(scheduled_execution_time=scheduled))
+
+    saved = {k: os.environ.get(k) for k in ("RAW_DATA_DIR", "REPORTS_DIR", "AS_OF_DATE")}
+    os.environ.update(RAW_DATA_DIR=str(hand_built_raw_dir), REPORTS_DIR=str(reports_dir))
+    # The schedule's run config alone must set the date: a stray AS_OF_DATE would hide a bug.
+    os.environ["AS_OF_DATE"] = "1999-01-01"
+    try:
+        with DagsterInstance.ephemeral() as instance:
+            result = materialize(
+                defs.assets,
+                resources={
+                    "warehouse": DuckDBResource(database=str(warehouse)),
+                    "dbt": DbtCliResource(project_dir=dbt_project),
+                },
+                run_config=request.run_config,
+                tags=request.tags,
+                instance=instance,
+            )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return PipelineRun(warehouse=warehouse, reports_dir=reports_dir, result=result)

@@ -1,0 +1,195 @@
+"""Both report tables over the hand-built fixture, compared row by row with rows written by hand.
+
+See tests/fixtures/hand_built/README.md for what each customer shows. As of 2024-06-30 the
+thresholds are weekly 28, monthly 90, quarterly 180, annual 400, none 90 days.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+D = dt.date.fromisoformat
+AS_OF = D("2024-06-30")
+
+
+def money(text: str) -> Decimal:
+    return Decimal(text).quantize(Decimal("0.01"))
+
+
+CUSTOMER_COLUMNS = (
+    "as_of_date", "customer_id", "customer_name", "email", "sales_rep", "segment",
+    "billing_cycle", "first_purchase_date", "last_purchase_date", "days_since_last_purchase",
+    "purchase_count", "lifetime_net_revenue", "revenue_last_365_days",
+    "avg_days_between_purchases", "inactivity_threshold_days", "inactive_since",
+    "activity_status", "is_inactive",
+)  # fmt: skip
+
+# (customer_id, name, email, rep, segment, cycle, first, last, days, purchases, lifetime,
+#  last 365 days, avg days between, threshold, inactive since, status)
+CUSTOMER_ROWS = [
+    ("00042", None, None, None, None, None, D("2024-06-01"), D("2024-06-01"), 29, 1,
+     "30.00", "30.00", None, 90, None, "active"),
+    ("C01", "Boundary Ninety", "c01@example.com", "Ana", "SMB", "monthly",
+     D("2024-04-01"), D("2024-04-01"), 90, 1, "90.00", "90.00", None, 90, None, "active"),
+    ("C02", "Boundary Ninety-One", "c02@example.com", "Ana", "SMB", "monthly",
+     D("2024-03-31"), D("2024-03-31"), 91, 1, "80.00", "80.00", None, 90, D("2024-06-30"),
+     "inactive"),
+    ("C03", "Weekly Lapsed", "c03@example.com", "Ben", "SMB", "weekly",
+     D("2024-05-06"), D("2024-05-20"), 41, 2, "50.00", "50.00", "14.0", 28, D("2024-06-18"),
+     "inactive"),
+    ("C04", "Quarterly Active", "c04@example.com", "Ben", "Enterprise", "quarterly",
+     D("2023-07-01"), D("2024-01-15"), 167, 3, "575.00", "475.00", "99.0", 180, None, "active"),
+    ("C05", "Annual Lapsed", "c05@example.com", "Chen", "Enterprise", "annual",
+     D("2023-05-01"), D("2023-05-01"), 426, 1, "400.00", "0.00", None, 400, D("2024-06-05"),
+     "inactive"),
+    ("C06", "Credit Only", None, "Chen", "SMB", None,
+     None, None, None, 0, "-50.00", "-50.00", None, 90, None, "never_purchased"),
+    ("C07", "Zero Value", "c07@example.com", "Ana", "Mid-Market", "monthly",
+     D("2024-02-01"), D("2024-02-01"), 150, 1, "60.00", "60.00", None, 90, D("2024-05-02"),
+     "inactive"),
+    ("C08", "Future Order", "c08@example.com", "Ben", "SMB", "quarterly",
+     D("2024-06-25"), D("2024-06-25"), 5, 1, "40.00", "40.00", None, 180, None, "active"),
+    ("C09", "No Orders", "c09@example.com", "Chen", "SMB", "annual",
+     None, None, None, 0, "0.00", "0.00", None, 400, None, "never_purchased"),
+    ("C11", "Resent Order", "c11@example.com", "Ana", "SMB", "monthly",
+     D("2024-05-30"), D("2024-05-30"), 31, 1, "30.00", "30.00", None, 90, None, "active"),
+    ("C12", "Parquet Weekly", "c12@example.com", "Ben", "SMB", "weekly",
+     D("2024-06-16"), D("2024-06-23"), 7, 2, "20.00", "20.00", "7.0", 28, None, "active"),
+]  # fmt: skip
+
+ITEM_COLUMNS = (
+    "as_of_date", "customer_id", "customer_name", "sales_rep", "activity_status", "item_id",
+    "item_name", "category", "first_purchase_date", "last_purchase_date",
+    "days_since_last_purchase", "purchase_count", "total_quantity", "net_revenue", "item_lapsed",
+)  # fmt: skip
+
+# (customer_id, item_id, first, last, days, purchases, quantity, revenue, lapsed)
+ITEM_ROWS = [
+    ("00042", "I9", D("2024-06-01"), D("2024-06-01"), 29, 1, "2", "30.00", False),
+    ("C01", "I1", D("2024-04-01"), D("2024-04-01"), 90, 1, "0", "90.00", False),
+    ("C02", "I1", D("2024-03-31"), D("2024-03-31"), 91, 1, "2", "80.00", True),
+    ("C03", "I3", D("2024-05-06"), D("2024-05-20"), 41, 2, "10", "50.00", True),
+    ("C04", "I1", D("2024-01-15"), D("2024-01-15"), 167, 1, "2", "275.00", False),
+    ("C04", "I2", D("2023-07-01"), D("2023-07-02"), 364, 2, "3", "300.00", True),
+    ("C05", "I2", D("2023-05-01"), D("2023-05-01"), 426, 1, "4", "400.00", True),
+    ("C06", "I2", None, None, None, 0, "-2", "-50.00", True),
+    ("C07", "I1", D("2024-02-01"), D("2024-02-01"), 150, 1, "1", "60.00", True),
+    ("C07", "I3", None, None, None, 0, "1", "0.00", True),
+    ("C08", "I1", D("2024-06-25"), D("2024-06-25"), 5, 1, "1", "40.00", False),
+    ("C11", "I1", D("2024-05-30"), D("2024-05-30"), 31, 1, "3", "30.00", False),
+    ("C12", "I1", None, None, None, 0, "1", "0.00", True),
+    ("C12", "I3", D("2024-06-16"), D("2024-06-23"), 7, 2, "4", "20.00", False),
+]  # fmt: skip
+
+ITEMS = {
+    "I1": ("Widget", "Hardware"),
+    "I2": ("Gadget", "Hardware"),
+    "I3": ("Refill", "Consumables"),
+}
+
+
+def expected_customer_rows() -> list[tuple]:
+    rows = []
+    for (customer_id, name, email, rep, segment, cycle, first, last, days, purchases, lifetime,
+         recent, avg_days, threshold, inactive_since, status) in CUSTOMER_ROWS:  # fmt: skip
+        rows.append(
+            (AS_OF, customer_id, name, email, rep, segment, cycle, first, last, days, purchases,
+             money(lifetime), money(recent), None if avg_days is None else Decimal(avg_days),
+             threshold, inactive_since, status, status == "inactive")
+        )  # fmt: skip
+    return rows
+
+
+def expected_item_rows() -> list[tuple]:
+    customers = {row[0]: row for row in CUSTOMER_ROWS}
+    rows = []
+    for customer_id, item_id, first, last, days, purchases, quantity, revenue, lapsed in ITEM_ROWS:
+        customer = customers[customer_id]
+        item_name, category = ITEMS.get(item_id, (None, None))
+        rows.append(
+            (AS_OF, customer_id, customer[1], customer[3], customer[15], item_id, item_name,
+             category, first, last, days, purchases, Decimal(quantity).quantize(Decimal("0.0001")),
+             money(revenue), lapsed)
+        )  # fmt: skip
+    return rows
+
+
+def columns_of(run, table: str) -> tuple[str, ...]:
+    return tuple(
+        name
+        for (name,) in run.query(
+            "select column_name from information_schema.columns "
+            f"where table_schema = 'reports' and table_name = '{table}' order by ordinal_position"
+        )
+    )
+
+
+def test_the_run_succeeds(hand_built_run):
+    assert hand_built_run.result.success
+
+
+def test_customer_activity_report_matches_the_hand_written_rows(hand_built_run):
+    assert columns_of(hand_built_run, "customer_activity_report") == CUSTOMER_COLUMNS
+    actual = hand_built_run.query(
+        "select * from reports.customer_activity_report order by customer_id"
+    )
+    expected = expected_customer_rows()
+    for actual_row, expected_row in zip(actual, expected, strict=False):
+        assert dict(zip(CUSTOMER_COLUMNS, actual_row, strict=True)) == dict(
+            zip(CUSTOMER_COLUMNS, expected_row, strict=True)
+        )
+    assert len(actual) == len(expected)
+
+
+def test_customer_item_activity_report_matches_the_hand_written_rows(hand_built_run):
+    assert columns_of(hand_built_run, "customer_item_activity_report") == ITEM_COLUMNS
+    actual = hand_built_run.query(
+        "select * from reports.customer_item_activity_report order by customer_id, item_id"
+    )
+    expected = expected_item_rows()
+    for actual_row, expected_row in zip(actual, expected, strict=False):
+        assert dict(zip(ITEM_COLUMNS, actual_row, strict=True)) == dict(
+            zip(ITEM_COLUMNS, expected_row, strict=True)
+        )
+    assert len(actual) == len(expected)
+
+
+@pytest.mark.parametrize("table", ["customer_activity_report", "customer_item_activity_report"])
+def test_published_parquet_equals_the_warehouse_table(hand_built_run, table):
+    path = hand_built_run.reports_dir / f"{table}.parquet"
+    with duckdb.connect(str(hand_built_run.warehouse), read_only=True) as con:
+        differences = con.execute(
+            f"""
+            select count(*) from (
+                (select * from reports.{table} except all select * from read_parquet('{path}'))
+                union all
+                (select * from read_parquet('{path}') except all select * from reports.{table})
+            )
+            """
+        ).fetchone()[0]
+        published_rows = con.execute(f"select count(*) from read_parquet('{path}')").fetchone()[0]
+    assert differences == 0
+    assert published_rows == len(
+        CUSTOMER_ROWS if table == "customer_activity_report" else ITEM_ROWS
+    )
+
+
+def test_every_raw_row_is_loaded_with_its_source(hand_built_run):
+    assert hand_built_run.query(
+        "select _source_file, count(*), min(_source_line), max(_source_line) "
+        "from raw.orders group by all order by 1"
+    ) == [
+        ("orders_2024-05-31.csv", 12, 2, 13),
+        ("orders_2024-06-24.parquet", 3, 1, 3),
+        ("orders_2024-06-30.csv", 7, 2, 8),
+    ]
+    assert hand_built_run.query("select count(*) from raw.customers") == [(12,)]
+    assert hand_built_run.query("select count(*) from raw.items") == [(3,)]
+
+
+def test_dbt_tests_ran_as_asset_checks_and_passed(hand_built_run):
+    checks = hand_built_run.result.get_asset_check_evaluations()
+    assert checks, "the dbt data tests should report as asset checks"
+    assert all(check.passed for check in checks)

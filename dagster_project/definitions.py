@@ -10,12 +10,18 @@ from dagster_project.defs.raw_extracts import raw_extracts
 from dagster_project.defs.schedules import daily_reports_schedule, inactive_customer_reports_job
 from dagster_project.defs.warehouse import warehouse_resource
 
-defs = Definitions(
-    assets=[raw_extracts, dbt_models, *published_reports],
-    jobs=[inactive_customer_reports_job],
-    schedules=[daily_reports_schedule],
-    resources={
-        "warehouse": warehouse_resource(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
-    },
-)
+
+def build_definitions() -> Definitions:
+    """The definitions, with resources configured from the environment as it is now."""
+    return Definitions(
+        assets=[raw_extracts, dbt_models, *published_reports],
+        jobs=[inactive_customer_reports_job],
+        schedules=[daily_reports_schedule],
+        resources={
+            "warehouse": warehouse_resource(),
+            "dbt": DbtCliResource(project_dir=dbt_project),
+        },
+    )
+
+
+defs = build_definitions()

@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from dagster import DagsterInstance
 
-    from dagster_project.definitions import defs
+    from dagster_project.definitions import build_definitions
     from dagster_project.defs.schedules import AS_OF_DATE_TAG, report_run_config
 
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    job = defs.resolve_job_def("inactive_customer_reports")
+    job = build_definitions().resolve_job_def("inactive_customer_reports")
     result = job.execute_in_process(
         run_config=report_run_config(as_of_date),
         instance=instance,

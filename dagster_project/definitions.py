@@ -14,7 +14,7 @@ from dagster_project.defs.warehouse import warehouse_resource
 def build_definitions() -> Definitions:
     """The definitions, with resources configured from the environment as it is now."""
     return Definitions(
-        assets=[raw_extracts, dbt_models, *published_reports],
+        assets=[raw_extracts, dbt_models, published_reports],
         jobs=[inactive_customer_reports_job],
         schedules=[daily_reports_schedule],
         resources={

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_manifest()
 
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, RunConfig
 
     from dagster_project.definitions import build_definitions
     from dagster_project.defs.schedules import AS_OF_DATE_TAG, report_run_config
@@ -67,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     job = build_definitions().resolve_job_def("inactive_customer_reports")
     result = job.execute_in_process(
-        run_config=report_run_config(as_of_date),
+        # INFO, not DEBUG: one line per step and per dbt node is what a person follows.
+        run_config=RunConfig(
+            ops=report_run_config(as_of_date).ops,
+            loggers={"console": {"config": {"log_level": "INFO"}}},
+        ),
         instance=instance,
         tags={AS_OF_DATE_TAG: as_of_date},
         raise_on_error=False,

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, Config
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -68,7 +73,10 @@ def _warehouse_env(warehouse: DuckDBResource) -> Iterator[None]:
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     name=DBT_ASSETS_NAME,
-    dagster_dbt_translator=ReportsDbtTranslator(),
+    # Tests on the dbt sources become checks on the raw assets, so the UI shows them there.
+    dagster_dbt_translator=ReportsDbtTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+    ),
     # Unit tests check the SQL, not the data: the test suite runs them, production runs skip them.
     exclude="test_type:unit",
     pool=WAREHOUSE_POOL,

@@ -6,7 +6,7 @@ file or the new one, never half of one.
 
 import os
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 from dagster import MetadataValue as MV
 from dagster_duckdb import DuckDBResource
 
@@ -27,32 +27,40 @@ def publish_table(con, table: str, destination: os.PathLike) -> int:
     return con.execute(f"select count(*) from {table}").fetchone()[0]
 
 
-def _published_report_asset(report: str) -> AssetsDefinition:
-    @asset(
-        key=AssetKey(["published", report]),
-        deps=[AssetKey(["reports", report])],
-        group_name="published",
-        kinds={"parquet"},
-        description=f"`reports.{report}` as `REPORTS_DIR/{report}.parquet`, for BI tools.",
-        pool=WAREHOUSE_POOL,
-    )
-    def _publish(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
-        destination = settings.reports_dir() / f"{report}.parquet"
-        with warehouse.get_connection() as con:
+@multi_asset(
+    name="published_reports",
+    specs=[
+        AssetSpec(
+            key=AssetKey(["published", report]),
+            deps=[AssetKey(["reports", report])],
+            group_name="published",
+            kinds={"parquet"},
+            description=f"`reports.{report}` as `REPORTS_DIR/{report}.parquet`, for BI tools.",
+            skippable=True,
+        )
+        for report in REPORT_TABLES
+    ],
+    can_subset=True,
+    # One step publishes both reports through one connection to the warehouse.
+    pool=WAREHOUSE_POOL,
+)
+def published_reports(context: AssetExecutionContext, warehouse: DuckDBResource):
+    with warehouse.get_connection() as con:
+        for report in REPORT_TABLES:
+            key = AssetKey(["published", report])
+            if key not in context.selected_asset_keys:
+                continue
+            destination = settings.reports_dir() / f"{report}.parquet"
             rows = publish_table(con, f"reports.{report}", destination)
             (as_of_date,) = con.execute(
                 f"select coalesce(max(as_of_date)::varchar, '') from reports.{report}"
             ).fetchone()
-        context.log.info(f"Published {rows} rows to {destination}")
-        return MaterializeResult(
-            metadata={
-                "dagster/row_count": rows,
-                "path": MV.path(str(destination)),
-                "as_of_date": as_of_date,
-            }
-        )
-
-    return _publish
-
-
-published_reports = [_published_report_asset(report) for report in REPORT_TABLES]
+            context.log.info(f"Published {rows} rows to {destination}")
+            yield MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "dagster/row_count": rows,
+                    "path": MV.path(str(destination)),
+                    "as_of_date": as_of_date,
+                },
+            )

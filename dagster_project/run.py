@@ -77,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         raise_on_error=False,
     )
     if not result.success:
-        print("The run failed; see the errors above.", file=sys.stderr)
+        print("\nThe run failed:", file=sys.stderr)
+        for event in result.get_step_failure_events():
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name != "Failure":
+                error = error.cause
+            message = error.message.strip()
+            message = message.split(f"{error.cls_name}: ", 1)[-1]
+            print(f"- step {event.step_key}: {message}", file=sys.stderr)
         return 1
     print()
     print(summarize(settings.warehouse_path(), settings.reports_dir()))

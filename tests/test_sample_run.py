@@ -59,3 +59,29 @@ def test_a_run_on_the_sample_prints_the_summary(tmp_path, monkeypatch, capsys, d
         "Customer x item rows: 2269",
     ]
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
+
+
+def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(
+    tmp_path, monkeypatch, capsys, dbt_manifest
+):
+    orders = tmp_path / "raw" / "orders"
+    orders.mkdir(parents=True)
+    (orders / "orders_2024-03-01.csv").write_text(
+        "order_id,order_date,customer_id,item_id,quantity,amount\n"
+        "1,2024-02-29,C1,I1,1,5\n"
+        "2,2024-02-30,C1,I1,1,5\n"
+    )
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("RAW_DATA_DIR", str(tmp_path / "raw"))
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+
+    assert main(["--as-of-date", "2024-03-01"]) == 1
+
+    assert capsys.readouterr().err.endswith(
+        "The run failed:\n"
+        "- step raw_extracts: The orders extracts break the contract:\n"
+        f"{orders / 'orders_2024-03-01.csv'}, line 3, column order_date: has '2024-02-30', "
+        "expected a date such as 2024-03-01 (or a timestamp whose date part counts)\n"
+    )
+    assert not (tmp_path / "reports").exists()

@@ -4,13 +4,20 @@ Their keys (`raw/orders`, `raw/customers`, `raw/items`) are the keys dagster-dbt
 sources of the same name, so the UI shows one lineage graph from extract files to reports.
 """
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    multi_asset,
+)
 from dagster import MetadataValue as MV
 from dagster_duckdb import DuckDBResource
 
 from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL
-from dagster_project.extracts import ENTITIES, load_entity
+from dagster_project.extracts import ENTITIES, ExtractError, load_entity
 
 
 def raw_asset_key(entity_name: str) -> AssetKey:
@@ -40,7 +47,15 @@ def raw_extracts(context: AssetExecutionContext, warehouse: DuckDBResource):
             key = raw_asset_key(entity.name)
             if key not in context.selected_asset_keys:
                 continue
-            result = load_entity(con, entity, raw_data_dir)
+            try:
+                result = load_entity(con, entity, raw_data_dir)
+            except ExtractError as error:
+                # The message names file, line and column: that is what the user needs to see,
+                # not a stack trace. The raw table keeps its previous contents.
+                raise Failure(
+                    description=f"The {entity.name} extracts break the contract:\n{error}",
+                    allow_retries=False,
+                ) from error
             context.log.info(
                 f"Loaded {result.row_count} rows from {len(result.files)} file(s) "
                 f"into {result.table}"

@@ -16,6 +16,8 @@ column; nothing of that entity is replaced.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -58,6 +60,19 @@ class Column:
         """SQL that turns the column's trimmed text into its typed value, NULL where it cannot."""
         if self.kind == "text":
             return text
+        if self.kind == "integer":
+            # try_cast alone would round '3.5' to 4.
+            return (
+                f"case when regexp_full_match({text}, '[+-]?[0-9]+') "
+                f"then try_cast({text} as integer) end"
+            )
+        if self.kind == "decimal":
+            # try_cast alone would round 12.34567 to 12.3457: a changed amount, not a parsed one.
+            return (
+                f"case when try_cast({text} as decimal(38, 10)) "
+                f"= try_cast({text} as {self.sql_type}) "
+                f"then try_cast({text} as {self.sql_type}) end"
+            )
         if self.kind == "one_of":
             allowed = ", ".join(f"'{value}'" for value in self.allowed)
             return f"case when lower({text}) in ({allowed}) then lower({text}) end"
@@ -67,7 +82,7 @@ class Column:
         return {
             "text": "a value",
             "date": "a date such as 2024-03-01 (or a timestamp whose date part counts)",
-            "decimal": "a number such as 12.50 or -3",
+            "decimal": "a number with at most 4 decimals, such as 12.50 or -3",
             "integer": "a whole number",
             "one_of": "one of " + ", ".join(self.allowed),
         }[self.kind]
@@ -176,48 +191,145 @@ def create_raw_table_sql(entity: Entity, table: str) -> str:
     return f"create or replace table {table} (\n  " + ",\n  ".join(columns) + "\n)"
 
 
-def _read_file_as_text(con: duckdb.DuckDBPyConnection, path: Path, scratch: str) -> int:
-    """Reads one file into `scratch` as text, every column VARCHAR, with its line numbers.
+def _scan_csv(path: Path) -> int:
+    """Checks that a CSV file is UTF-8 and returns its number of lines, in one pass over its bytes.
 
-    Returns the line of the first data row. `preserve_insertion_order` (DuckDB's default) keeps
-    file order, so `rowid` numbers the rows as they stand in the file.
+    The error names the byte offset of the first byte that is not UTF-8.
     """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, newlines, last_byte = 0, 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                raise ExtractError(
+                    f"{path}: is not UTF-8: byte offset {offset - pending + error.start} "
+                    f"({error.reason})"
+                ) from error
+            offset += len(chunk)
+            newlines += chunk.count(b"\n")
+            last_byte = chunk[-1:]
     try:
-        if path.suffix.lower() == ".csv":
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        raise ExtractError(
+            f"{path}: is not UTF-8: byte offset {offset - len(decoder.getstate()[0])} "
+            f"({error.reason})"
+        ) from error
+    return newlines + (0 if last_byte == b"\n" else 1)
+
+
+def _read_csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file, as written (a UTF-8 byte order mark is dropped)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except csv.Error as error:
+        raise ExtractError(f"{path}: cannot be read as CSV: {error}") from error
+    if not header or all(not name.strip() for name in header):
+        raise ExtractError(f"{path}: is empty; expected a header row")
+    return header
+
+
+def _csv_record_lines(path: Path, line_count: int, record_count: int) -> list[int] | None:
+    """The line each data record starts on, or None when record i simply is on line i + 2.
+
+    DuckDB skips blank lines and lets a quoted value span lines, so its row numbers are line
+    numbers only when neither happens: exactly when the file has one line per record besides
+    the header. Only otherwise is the file read again, record by record, for the exact lines.
+    """
+    if line_count == record_count + 1:
+        return None
+    starts = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        consumed = reader.line_num
+        for row in reader:
+            if row:
+                starts.append(consumed + 1)
+            consumed = reader.line_num
+    return starts
+
+
+def _read_file_as_text(
+    con: duckdb.DuckDBPyConnection, path: Path, scratch: str
+) -> tuple[list[str], list[str]]:
+    """Reads one file into `scratch`, every value as text, each row with its `_line`.
+
+    Returns the file's header names and, for each, the column of `scratch` that holds it. CSV
+    files are read with every option set, none sniffed: sniffing can take a `#` for a comment
+    marker or a title for a header and drop rows without a word.
+    """
+    is_csv = path.suffix.lower() == ".csv"
+    try:
+        if is_csv:
+            line_count = _scan_csv(path)
+            headers = _read_csv_header(path)
+            columns = [f"c{i}" for i in range(len(headers))]
+            types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
             source = (
-                f"read_csv({_literal(str(path))}, header = true, delim = ',', quote = '\"', "
-                "escape = '\"', all_varchar = true, auto_detect = true, encoding = 'utf-8')"
+                f"read_csv({_literal(str(path))}, header = true, auto_detect = false, "
+                f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
+                "comment = '', strict_mode = true, encoding = 'utf-8')"
             )
-            first_line = 2
         else:
             source = f"read_parquet({_literal(str(path))})"
-            first_line = 1
-        con.execute(f"create or replace temp table {scratch} as select * from {source}")
+        con.execute(
+            f"create or replace temp table {scratch} as select *, null::integer as _line "
+            f"from {source}"
+        )
     except duckdb.Error as error:
-        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
-        message = str(error).splitlines()[0]
+        kind = "CSV" if is_csv else "Parquet"
+        message = " ".join(str(error).split("\n\n")[0].split())
         raise ExtractError(f"{path}: cannot be read as {kind}: {message}") from error
-    return first_line
+
+    if not is_csv:
+        headers = [row[0] for row in con.execute(f"describe {scratch}").fetchall()][:-1]
+        columns = list(headers)
+        con.execute(f"update {scratch} set _line = rowid + 1")
+        return headers, columns
+
+    (record_count,) = con.execute(f"select count(*) from {scratch}").fetchone()
+    record_lines = _csv_record_lines(path, line_count, record_count)
+    if record_lines is None:
+        con.execute(f"update {scratch} set _line = rowid + 2")
+    else:
+        con.execute(
+            f"update {scratch} set _line = lines.line from (select unnest($1::integer[]) as line, "
+            f"generate_subscripts($1::integer[], 1) - 1 as row_index) as lines "
+            f"where {scratch}.rowid = lines.row_index",
+            [record_lines],
+        )
+    return headers, columns
 
 
-def _map_headers(entity: Entity, path: Path, headers: Sequence[str]) -> dict[str, str]:
-    """Maps each contract column to the file's header for it (case and spaces ignored)."""
-    by_name: dict[str, str] = {}
-    for header in headers:
+def _map_headers(
+    entity: Entity, path: Path, headers: Sequence[str], columns: Sequence[str]
+) -> dict[str, str]:
+    """Maps each contract column the file has to the column of the scratch table holding it.
+
+    Header names match case-insensitively, surrounding spaces ignored; two headers that match
+    one name are an error rather than a guess which one is meant.
+    """
+    by_name: dict[str, tuple[str, str]] = {}
+    for header, column in zip(headers, columns, strict=True):
         normalized = header.strip().lower()
         if normalized in by_name:
             raise ExtractError(
-                f"{path}: columns {by_name[normalized]!r} and {header!r} both map onto "
+                f"{path}: columns {by_name[normalized][0]!r} and {header!r} both map onto "
                 f"{normalized!r}; keep one of them"
             )
-        by_name[normalized] = header
+        by_name[normalized] = (header, column)
     missing = [c.name for c in entity.columns if c.required and c.name not in by_name]
     if missing:
         raise ExtractError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(header has: {', '.join(h.strip() for h in headers) or 'nothing'})"
         )
-    return {c.name: by_name[c.name] for c in entity.columns if c.name in by_name}
+    return {c.name: by_name[c.name][1] for c in entity.columns if c.name in by_name}
 
 
 def _check_values(
@@ -226,10 +338,9 @@ def _check_values(
     path: Path,
     scratch: str,
     header_for: dict[str, str],
-    first_line: int,
 ) -> None:
     """Raises an ExtractError listing the rows whose values break the contract."""
-    line = f"(rowid + {first_line})"
+    line = "_line"
     problems: list[str] = []
     for column in entity.columns:
         if column.name not in header_for:
@@ -266,7 +377,6 @@ def _insert_file(
     scratch: str,
     target: str,
     header_for: dict[str, str],
-    first_line: int,
     loaded_at: dt.datetime,
 ) -> int:
     values = []
@@ -278,7 +388,7 @@ def _insert_file(
             values.append(f"null::{column.sql_type} as {_quote(column.name)}")
     values += [
         f"{_literal(path.name)} as _source_file",
-        f"(rowid + {first_line})::integer as _source_line",
+        "_line as _source_line",
         f"{_literal(loaded_at.isoformat())}::timestamptz as _loaded_at",
     ]
     con.execute(f"insert into {target} select {', '.join(values)} from {scratch} order by rowid")
@@ -301,31 +411,27 @@ def load_entity(
     loaded_at = loaded_at or dt.datetime.now(dt.UTC)
     staging = f"_loading_{entity.name}"
     scratch = f"_reading_{entity.name}"
-    con.execute(
-        create_raw_table_sql(entity, staging).replace(
-            "create or replace table", "create or replace temp table"
-        )
-    )
     rows_per_file: dict[str, int] = {}
-    for path in files:
-        first_line = _read_file_as_text(con, path, scratch)
-        headers = [row[0] for row in con.execute(f"describe {scratch}").fetchall()]
-        header_for = _map_headers(entity, path, headers)
-        _check_values(con, entity, path, scratch, header_for, first_line)
-        rows_per_file[path.name] = _insert_file(
-            con, entity, path, scratch, staging, header_for, first_line, loaded_at
-        )
-    con.execute(f"drop table if exists {scratch}")
-    con.execute("begin transaction")
     try:
-        con.execute(f"create schema if not exists {RAW_SCHEMA}")
-        con.execute(create_raw_table_sql(entity, entity.table))
-        con.execute(f"insert into {entity.table} select * from {staging}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        con.execute(create_raw_table_sql(entity, staging).replace("table", "temp table", 1))
+        for path in files:
+            headers, columns = _read_file_as_text(con, path, scratch)
+            header_for = _map_headers(entity, path, headers, columns)
+            _check_values(con, entity, path, scratch, header_for)
+            rows_per_file[path.name] = _insert_file(
+                con, entity, path, scratch, staging, header_for, loaded_at
+            )
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {RAW_SCHEMA}")
+            con.execute(create_raw_table_sql(entity, entity.table))
+            con.execute(f"insert into {entity.table} select * from {staging}")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     finally:
+        con.execute(f"drop table if exists {scratch}")
         con.execute(f"drop table if exists {staging}")
     return LoadResult(
         entity=entity.name,

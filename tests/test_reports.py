@@ -130,30 +130,37 @@ def test_the_run_succeeds(hand_built_run):
     assert hand_built_run.result.success
 
 
-def test_customer_activity_report_matches_the_hand_written_rows(hand_built_run):
-    assert columns_of(hand_built_run, "customer_activity_report") == CUSTOMER_COLUMNS
-    actual = hand_built_run.query(
-        "select * from reports.customer_activity_report order by customer_id"
-    )
-    expected = expected_customer_rows()
+def assert_report_rows(
+    run, table: str, columns: tuple[str, ...], order_by: str, expected: list[tuple]
+) -> None:
+    """The table has exactly these columns and rows; a mismatch shows column by column."""
+    assert columns_of(run, table) == columns
+    actual = run.query(f"select * from reports.{table} order by {order_by}")
     for actual_row, expected_row in zip(actual, expected, strict=False):
-        assert dict(zip(CUSTOMER_COLUMNS, actual_row, strict=True)) == dict(
-            zip(CUSTOMER_COLUMNS, expected_row, strict=True)
+        assert dict(zip(columns, actual_row, strict=True)) == dict(
+            zip(columns, expected_row, strict=True)
         )
     assert len(actual) == len(expected)
+
+
+def test_customer_activity_report_matches_the_hand_written_rows(hand_built_run):
+    assert_report_rows(
+        hand_built_run,
+        "customer_activity_report",
+        CUSTOMER_COLUMNS,
+        "customer_id",
+        expected_customer_rows(),
+    )
 
 
 def test_customer_item_activity_report_matches_the_hand_written_rows(hand_built_run):
-    assert columns_of(hand_built_run, "customer_item_activity_report") == ITEM_COLUMNS
-    actual = hand_built_run.query(
-        "select * from reports.customer_item_activity_report order by customer_id, item_id"
+    assert_report_rows(
+        hand_built_run,
+        "customer_item_activity_report",
+        ITEM_COLUMNS,
+        "customer_id, item_id",
+        expected_item_rows(),
     )
-    expected = expected_item_rows()
-    for actual_row, expected_row in zip(actual, expected, strict=False):
-        assert dict(zip(ITEM_COLUMNS, actual_row, strict=True)) == dict(
-            zip(ITEM_COLUMNS, expected_row, strict=True)
-        )
-    assert len(actual) == len(expected)
 
 
 @pytest.mark.parametrize("table", ["customer_activity_report", "customer_item_activity_report"])

@@ -38,3 +38,9 @@
 {% macro is_visible(order_date) -%}
     {{ order_date }} <= {{ as_of_date() }}
 {%- endmacro %}
+
+{#- Latest extract wins for master data: of the rows sharing `key`, the one from the file whose
+    name sorts last, and within that file the last row. Used as a `qualify` condition. -#}
+{% macro is_latest_master_row(key) -%}
+    row_number() over (partition by {{ key }} order by _source_file desc, _source_line desc) = 1
+{%- endmacro %}

@@ -14,6 +14,4 @@ select
     _source_file as source_file,
     _source_line as source_line
 from source_rows
-qualify row_number() over (
-    partition by customer_id order by _source_file desc, _source_line desc
-) = 1
+qualify {{ is_latest_master_row('customer_id') }}

@@ -11,6 +11,4 @@ select
     _source_file as source_file,
     _source_line as source_line
 from source_rows
-qualify row_number() over (
-    partition by item_id order by _source_file desc, _source_line desc
-) = 1
+qualify {{ is_latest_master_row('item_id') }}

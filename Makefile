@@ -35,7 +35,7 @@ ui: manifest
 lint: install
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/ruff format --check dagster_project tests
-	$(BIN)/sqlfluff lint dbt_project/models
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 
 test: lint manifest
 	$(BIN)/python -m pytest

@@ -18,10 +18,17 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
+import fnmatch
+import hashlib
+import json
+import os
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
@@ -56,10 +63,23 @@ class Column:
             "one_of": "varchar",
         }[self.kind]
 
-    def parse_sql(self, text: str) -> str:
-        """SQL that turns the column's trimmed text into its typed value, NULL where it cannot."""
+    def parse_sql(self, text: str, timezone: str = "UTC", date_format: str | None = None) -> str:
+        """SQL that turns the column's trimmed text into its typed value, NULL where it cannot.
+
+        A timestamp with an offset or `Z` is an instant: its date is the date in the business's
+        `timezone`. A date, or a timestamp without offset, is the business's date as written.
+        """
         if self.kind == "text":
             return text
+        if self.kind == "date" and date_format:
+            return f"try_strptime({text}, {_literal(date_format)})::date"
+        if self.kind == "date":
+            return (
+                f"case when regexp_matches({text}, "
+                "'[T ][0-9]{2}:[0-9]{2}.*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$') "
+                f"then timezone({_literal(timezone)}, try_cast({text} as timestamptz))::date "
+                f"else try_cast({text} as date) end"
+            )
         if self.kind == "integer":
             # try_cast alone would round '3.5' to 4.
             return (
@@ -77,6 +97,15 @@ class Column:
             allowed = ", ".join(f"'{value}'" for value in self.allowed)
             return f"case when lower({text}) in ({allowed}) then lower({text}) end"
         return f"try_cast({text} as {self.sql_type})"
+
+    @property
+    def rule(self) -> str:
+        """The quarantine rule a value of this column breaks when it cannot be parsed."""
+        if self.kind == "one_of":
+            return f"invalid_{self.name}"
+        return {"date": "invalid_date", "decimal": "invalid_number", "integer": "invalid_integer"}[
+            self.kind
+        ]
 
     def describe_expected(self) -> str:
         return {
@@ -100,6 +129,10 @@ class Entity:
     @property
     def table(self) -> str:
         return f"{RAW_SCHEMA}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        (found,) = [column for column in self.columns if column.name == name]
+        return found
 
 
 ENTITIES: dict[str, Entity] = {
@@ -155,16 +188,109 @@ LINEAGE_COLUMNS = (
 )
 
 
+REJECTED_ROWS_TABLE = f"{RAW_SCHEMA}.rejected_rows"
+LOAD_LEDGER_TABLE = f"{RAW_SCHEMA}.load_ledger"
+
+BOOKKEEPING_DDL = f"""
+create schema if not exists {RAW_SCHEMA};
+create table if not exists {REJECTED_ROWS_TABLE} (
+    entity varchar not null,
+    source_file varchar not null,
+    source_line integer not null,
+    raw_record varchar,          -- the row as read: a JSON object of header -> text, or the
+                                 -- JSON list of fields of a record with the wrong field count
+    rule varchar not null,       -- the first rule the row breaks
+    message varchar not null,    -- every problem of the row, readable
+    loaded_at timestamp with time zone not null
+);
+create table if not exists {LOAD_LEDGER_TABLE} (
+    entity varchar not null,
+    source_file varchar not null,
+    source_path varchar not null,
+    size_bytes bigint not null,
+    modified_at_ns bigint not null,
+    content_sha256 varchar not null,
+    read_with varchar not null,  -- the mapping the file was read with, as JSON ('{{}}': none)
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    loaded_at timestamp with time zone not null,
+    missing_since timestamp with time zone,  -- set while the file is gone from the folder
+    primary key (entity, source_file)
+);
+"""
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How a load reads and judges rows. Environment: QUARANTINE_MAX_SHARE,
+    FUTURE_ORDER_TOLERANCE_DAYS, BUSINESS_TIMEZONE."""
+
+    # A file whose share of quarantined rows is above this fails and loads nothing.
+    max_quarantine_share: float = 0.01
+    # An order dated more than this many days after the load date is quarantined.
+    future_order_tolerance_days: int = 1
+    # The business's time zone (IANA name): timestamps with an offset count on its local date.
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"BUSINESS_TIMEZONE: {self.timezone!r} is not a time zone name such as "
+                "Europe/Berlin or America/New_York"
+            ) from None
+
+    def local_date(self, moment: dt.datetime) -> dt.date:
+        """The business's date at `moment`."""
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
+
+    @classmethod
+    def from_env(cls) -> LoadSettings:
+        defaults = cls()
+        return cls(
+            max_quarantine_share=float(
+                os.environ.get("QUARANTINE_MAX_SHARE", "").strip() or defaults.max_quarantine_share
+            ),
+            future_order_tolerance_days=int(
+                os.environ.get("FUTURE_ORDER_TOLERANCE_DAYS", "").strip()
+                or defaults.future_order_tolerance_days
+            ),
+            timezone=os.environ.get("BUSINESS_TIMEZONE", "").strip() or defaults.timezone,
+        )
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """One file loaded: how many rows it had, and where they went."""
+
+    source_file: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+
+
 @dataclass(frozen=True)
 class LoadResult:
     entity: str
     table: str
-    files: tuple[str, ...]
-    rows_per_file: dict[str, int]
+    files: tuple[str, ...]  # every extract file in the folder, in name order
+    loaded: tuple[FileLoad, ...]  # the new or changed files this load read
+    unchanged: tuple[str, ...]  # files already loaded with the same content
+    missing: tuple[str, ...]  # files loaded before that are gone from the folder
+
+    @property
+    def rows_per_file(self) -> dict[str, int]:
+        return {load.source_file: load.rows_loaded for load in self.loaded}
 
     @property
     def row_count(self) -> int:
-        return sum(self.rows_per_file.values())
+        return sum(load.rows_loaded for load in self.loaded)
+
+    @property
+    def quarantined_count(self) -> int:
+        return sum(load.rows_quarantined for load in self.loaded)
 
 
 def _quote(identifier: str) -> str:
@@ -189,6 +315,71 @@ def create_raw_table_sql(entity: Entity, table: str) -> str:
     columns = [f"{_quote(c.name)} {c.sql_type}" for c in entity.columns]
     columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS]
     return f"create or replace table {table} (\n  " + ",\n  ".join(columns) + "\n)"
+
+
+MAPPING_FILE_NAME = "_mapping.toml"
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    """How one kind of foreign extract maps onto the contract, from the `_mapping.toml` file of
+    an entity's folder (see docs/extract-mapping.md)."""
+
+    files: str  # a glob on the file name, e.g. "sales_by_customer_detail_*.csv"
+    columns: dict[str, str]  # contract column -> the file's header for it
+    values: dict[str, dict[str, str]]  # contract column -> {the file's value: contract value}
+    date_format: str | None = None  # strptime format of the dates, e.g. "%m/%d/%Y"
+    skip_lines: int = 0  # lines above the header (report titles) in a CSV file
+
+    def fingerprint(self) -> str:
+        """The mapping as JSON, recorded in the ledger: a file read with another mapping is
+        read again."""
+        if not (self.columns or self.values or self.date_format or self.skip_lines):
+            return "{}"
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def read_mappings(entity: Entity, folder: Path) -> list[SourceMapping]:
+    """The mappings of `folder/_mapping.toml`, checked against the contract; none without it."""
+    path = folder / MAPPING_FILE_NAME
+    if not path.is_file():
+        return []
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ExtractError(f"{path}: is not a valid TOML mapping file: {error}") from error
+    known = {column.name for column in entity.columns}
+    mappings = []
+    for number, source in enumerate(document.get("source", []), start=1):
+        where = f"{path}, [[source]] number {number}"
+        unknown = sorted((set(source.get("columns", {})) | set(source.get("values", {}))) - known)
+        if unknown or not isinstance(source.get("files"), str):
+            problem = (
+                f"maps unknown column(s) {', '.join(unknown)}; the {entity.name} columns are "
+                + ", ".join(column.name for column in entity.columns)
+                if unknown
+                else 'needs files = "<glob of file names>"'
+            )
+            raise ExtractError(f"{where}: {problem}")
+        mappings.append(
+            SourceMapping(
+                files=source["files"],
+                columns=dict(source.get("columns", {})),
+                values={name: dict(v) for name, v in source.get("values", {}).items()},
+                date_format=source.get("date_format"),
+                skip_lines=int(source.get("skip_lines", 0)),
+            )
+        )
+    return mappings
+
+
+def mapping_for(mappings: Sequence[SourceMapping], file_name: str) -> SourceMapping:
+    """The first mapping whose `files` glob matches the file name; the contract's own names
+    when none does."""
+    for mapping in mappings:
+        if fnmatch.fnmatch(file_name, mapping.files):
+            return mapping
+    return SourceMapping(files="*", columns={}, values={})
 
 
 def _scan_csv(path: Path) -> int:
@@ -221,10 +412,12 @@ def _scan_csv(path: Path) -> int:
     return newlines + (0 if last_byte == b"\n" else 1)
 
 
-def _read_csv_header(path: Path) -> list[str]:
+def _read_csv_header(path: Path, skip_lines: int = 0) -> list[str]:
     """The header row of a CSV file, as written (a UTF-8 byte order mark is dropped)."""
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
+            for _ in range(skip_lines):
+                handle.readline()
             header = next(csv.reader(handle), None)
     except csv.Error as error:
         raise ExtractError(f"{path}: cannot be read as CSV: {error}") from error
@@ -233,47 +426,74 @@ def _read_csv_header(path: Path) -> list[str]:
     return header
 
 
-def _csv_record_lines(path: Path, line_count: int, record_count: int) -> list[int] | None:
-    """The line each data record starts on, or None when record i simply is on line i + 2.
+def _csv_records(path: Path, skip_lines: int = 0) -> list[tuple[int, list[str]]]:
+    """Every data record of a CSV file with the line it starts on; blank lines are no records.
 
-    DuckDB skips blank lines and lets a quoted value span lines, so its row numbers are line
-    numbers only when neither happens: exactly when the file has one line per record besides
-    the header. Only otherwise is the file read again, record by record, for the exact lines.
+    An unterminated quote would swallow the rest of the file into one value: that is an error.
     """
-    if line_count == record_count + 1:
-        return None
-    starts = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader)
-        consumed = reader.line_num
-        for row in reader:
-            if row:
-                starts.append(consumed + 1)
+    records = []
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            for _ in range(skip_lines):
+                handle.readline()
+            reader = csv.reader(handle, strict=True)
+            next(reader)
             consumed = reader.line_num
-    return starts
+            for fields in reader:
+                if fields:
+                    records.append((skip_lines + consumed + 1, fields))
+                consumed = reader.line_num
+    except csv.Error as error:
+        raise ExtractError(
+            f"{path}: cannot be read as CSV: line {skip_lines + consumed + 1}: {error}"
+        ) from error
+    return records
+
+
+@dataclass(frozen=True)
+class _FileRead:
+    """What reading one file gave: its headers, where each is held, and its broken records."""
+
+    headers: list[str]
+    columns: list[str]
+    header_for: dict[str, str]  # contract column -> the scratch column holding it
+    mapping: SourceMapping
+    records_read: int
+    # (line, the record's fields as JSON, message) of records with the wrong number of fields
+    malformed: list[tuple[int, str, str]]
 
 
 def _read_file_as_text(
-    con: duckdb.DuckDBPyConnection, path: Path, scratch: str
-) -> tuple[list[str], list[str]]:
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    scratch: str,
+    mapping: SourceMapping,
+) -> _FileRead:
     """Reads one file into `scratch`, every value as text, each row with its `_line`.
 
-    Returns the file's header names and, for each, the column of `scratch` that holds it. CSV
-    files are read with every option set, none sniffed: sniffing can take a `#` for a comment
-    marker or a title for a header and drop rows without a word.
+    CSV files are read with every option set, none sniffed: sniffing can take a `#` for a comment
+    marker or a title for a header and drop rows without a word. Records with the wrong number
+    of fields are set aside (DuckDB's rejects) and returned as malformed, with their lines.
     """
     is_csv = path.suffix.lower() == ".csv"
     try:
         if is_csv:
             line_count = _scan_csv(path)
-            headers = _read_csv_header(path)
+            skip = mapping.skip_lines
+            headers = _read_csv_header(path, skip)
             columns = [f"c{i}" for i in range(len(headers))]
+            # Checked before the rows are read: a title line or another delimiter shows here.
+            header_for = _map_headers(entity, path, headers, columns, mapping)
             types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
+            con.execute("drop table if exists _csv_rejects")
+            con.execute("drop table if exists _csv_reject_scans")
             source = (
                 f"read_csv({_literal(str(path))}, header = true, auto_detect = false, "
                 f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
-                "comment = '', strict_mode = true, encoding = 'utf-8')"
+                f"comment = '', skip = {skip}, strict_mode = true, encoding = 'utf-8', "
+                "store_rejects = true, "
+                "rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
             )
         else:
             source = f"read_parquet({_literal(str(path))})"
@@ -286,33 +506,59 @@ def _read_file_as_text(
         message = " ".join(str(error).split("\n\n")[0].split())
         raise ExtractError(f"{path}: cannot be read as {kind}: {message}") from error
 
+    (accepted,) = con.execute(f"select count(*) from {scratch}").fetchone()
     if not is_csv:
         headers = [row[0] for row in con.execute(f"describe {scratch}").fetchall()][:-1]
-        columns = list(headers)
+        header_for = _map_headers(entity, path, headers, headers, mapping)
         con.execute(f"update {scratch} set _line = rowid + 1")
-        return headers, columns
+        return _FileRead(headers, list(headers), header_for, mapping, accepted, [])
 
-    (record_count,) = con.execute(f"select count(*) from {scratch}").fetchone()
-    record_lines = _csv_record_lines(path, line_count, record_count)
-    if record_lines is None:
-        con.execute(f"update {scratch} set _line = rowid + 2")
-    else:
-        con.execute(
-            f"update {scratch} set _line = lines.line from (select unnest($1::integer[]) as line, "
-            f"generate_subscripts($1::integer[], 1) - 1 as row_index) as lines "
-            f"where {scratch}.rowid = lines.row_index",
-            [record_lines],
-        )
-    return headers, columns
+    rejects = con.execute(
+        "select line, error_type, error_message from _csv_rejects order by line"
+    ).fetchall()
+    if not rejects and line_count == skip + accepted + 1:
+        con.execute(f"update {scratch} set _line = rowid + {skip + 2}")
+        return _FileRead(headers, columns, header_for, mapping, accepted, [])
+
+    # Blank lines, values spanning lines or rejected records: DuckDB's row numbers are not line
+    # numbers any more, so the file is read once more, record by record, for the exact lines.
+    good_lines, malformed = [], []
+    for line, fields in _csv_records(path, skip):
+        if len(fields) == len(headers):
+            good_lines.append(line)
+        else:
+            malformed.append(
+                (
+                    line,
+                    json.dumps(fields, ensure_ascii=False),
+                    f"expected {len(headers)} fields, found {len(fields)}",
+                )
+            )
+    if len(good_lines) != accepted or len(malformed) != len(rejects):
+        first = rejects[0] if rejects else None
+        detail = f" (DuckDB: {first[1].lower()}, {first[2]})" if first else ""
+        raise ExtractError(f"{path}: cannot be read as CSV consistently{detail}")
+    con.execute(
+        f"update {scratch} set _line = lines.line from (select unnest($1::integer[]) as line, "
+        f"generate_subscripts($1::integer[], 1) - 1 as row_index) as lines "
+        f"where {scratch}.rowid = lines.row_index",
+        [good_lines],
+    )
+    return _FileRead(headers, columns, header_for, mapping, accepted + len(malformed), malformed)
 
 
 def _map_headers(
-    entity: Entity, path: Path, headers: Sequence[str], columns: Sequence[str]
+    entity: Entity,
+    path: Path,
+    headers: Sequence[str],
+    columns: Sequence[str],
+    mapping: SourceMapping,
 ) -> dict[str, str]:
     """Maps each contract column the file has to the column of the scratch table holding it.
 
     Header names match case-insensitively, surrounding spaces ignored; two headers that match
-    one name are an error rather than a guess which one is meant.
+    one name are an error rather than a guess which one is meant. A mapping renames the
+    headers it lists.
     """
     by_name: dict[str, tuple[str, str]] = {}
     for header, column in zip(headers, columns, strict=True):
@@ -323,76 +569,226 @@ def _map_headers(
                 f"{normalized!r}; keep one of them"
             )
         by_name[normalized] = (header, column)
-    missing = [c.name for c in entity.columns if c.required and c.name not in by_name]
+    wanted = {c.name: mapping.columns.get(c.name, c.name).strip().lower() for c in entity.columns}
+    missing = [
+        c.name
+        if c.name not in mapping.columns
+        else f"{c.name} (mapped from {mapping.columns[c.name]!r})"
+        for c in entity.columns
+        if c.required and wanted[c.name] not in by_name
+    ]
     if missing:
         raise ExtractError(
             f"{path}: missing required column(s) {', '.join(missing)} "
             f"(header has: {', '.join(h.strip() for h in headers) or 'nothing'})"
         )
-    return {c.name: by_name[c.name][1] for c in entity.columns if c.name in by_name}
+    return {c.name: by_name[wanted[c.name]][1] for c in entity.columns if wanted[c.name] in by_name}
 
 
-def _check_values(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    path: Path,
-    scratch: str,
-    header_for: dict[str, str],
-) -> None:
-    """Raises an ExtractError listing the rows whose values break the contract."""
-    line = "_line"
-    problems: list[str] = []
+def _text_sql(column: Column, read: _FileRead) -> str:
+    """The column's value as trimmed text, empty as NULL, with the mapping's values replaced."""
+    text = f"nullif(trim({_quote(read.header_for[column.name])}::varchar), '')"
+    replacements = read.mapping.values.get(column.name)
+    if not replacements:
+        return text
+    cases = " ".join(
+        f"when {_literal(theirs.strip().lower())} then {_literal(ours)}"
+        for theirs, ours in replacements.items()
+    )
+    return f"(case lower({text}) {cases} else {text} end)"
+
+
+def _parsed_sql(column: Column, read: _FileRead, settings: LoadSettings) -> str:
+    return column.parse_sql(_text_sql(column, read), settings.timezone, read.mapping.date_format)
+
+
+def _problems_sql(
+    entity: Entity, read: _FileRead, load_date: dt.date, settings: LoadSettings
+) -> str:
+    """SQL for the list of problems of one row: structs of (rule, message), empty when clean.
+
+    Works on a relation that has the file's text columns plus `_first_line_like_this`, the first
+    line of the file with the same values (for duplicates).
+    """
+    checks = []
     for column in entity.columns:
-        if column.name not in header_for:
+        if column.name not in read.header_for:
             continue
-        text = f"nullif(trim({_quote(header_for[column.name])}::varchar), '')"
-        conditions = [f"({text} is not null and ({column.parse_sql(text)}) is null)"]
+        text = _text_sql(column, read)
         if column.required:
-            conditions.append(f"{text} is null")
-        rows = con.execute(
-            f"select {line}, {text} from {scratch} where {' or '.join(conditions)} "
-            f"order by rowid limit {MAX_EXAMPLES + 1}"
-        ).fetchall()
-        for line_number, value in rows[:MAX_EXAMPLES]:
-            found = "is empty" if value is None else f"has {value!r}"
-            problems.append(
-                f"{path}, line {line_number}, column {column.name}: {found}, "
-                f"expected {column.describe_expected()}"
+            message = _literal(
+                f"column {column.name}: is empty, expected {column.describe_expected()}"
             )
-        if len(rows) > MAX_EXAMPLES:
-            total = con.execute(
-                f"select count(*) from {scratch} where {' or '.join(conditions)}"
-            ).fetchone()[0]
-            problems.append(
-                f"{path}, column {column.name}: {total - MAX_EXAMPLES} more row(s) like these"
+            checks.append(
+                f"case when {text} is null then "
+                f"{{'rule': 'missing_required_value', 'message': {message}}} end"
             )
-    if problems:
-        raise ExtractError("\n".join(problems))
+        if column.kind != "text":
+            expected = _literal(f", expected {column.describe_expected()}")
+            parsed = _parsed_sql(column, read, settings)
+            checks.append(
+                f"case when {text} is not null and ({parsed}) is null then "
+                f"{{'rule': {_literal(column.rule)}, 'message': "
+                f"{_literal(f'column {column.name}: has ')} || {_literal(chr(39))} || {text} "
+                f"|| {_literal(chr(39))} || {expected}}} end"
+            )
+    if entity.name == "orders" and "order_date" in read.header_for:
+        order_date = _parsed_sql(entity.column("order_date"), read, settings)
+        latest = load_date + dt.timedelta(days=settings.future_order_tolerance_days)
+        checks.append(
+            f"case when ({order_date}) > date '{latest}' then "
+            f"{{'rule': 'order_date_in_future', 'message': 'column order_date: ' || "
+            f"({order_date})::varchar || ' is after {latest}, the load date {load_date} plus "
+            f"{settings.future_order_tolerance_days} day(s) of tolerance'}} end"
+        )
+    checks.append(
+        "case when _first_line_like_this < _line then {'rule': 'duplicate_line', 'message': "
+        "'the same values as line ' || _first_line_like_this} end"
+    )
+    return f"list_filter([{', '.join(checks)}], lambda problem: problem is not null)"
 
 
-def _insert_file(
-    con: duckdb.DuckDBPyConnection,
-    entity: Entity,
-    path: Path,
-    scratch: str,
-    target: str,
-    header_for: dict[str, str],
-    loaded_at: dt.datetime,
-) -> int:
+def _typed_values_sql(entity: Entity, read: _FileRead, settings: LoadSettings) -> str:
     values = []
     for column in entity.columns:
-        if column.name in header_for:
-            text = f"nullif(trim({_quote(header_for[column.name])}::varchar), '')"
-            values.append(f"{column.parse_sql(text)} as {_quote(column.name)}")
+        if column.name in read.header_for:
+            values.append(f"{_parsed_sql(column, read, settings)} as {_quote(column.name)}")
         else:
             values.append(f"null::{column.sql_type} as {_quote(column.name)}")
-    values += [
-        f"{_literal(path.name)} as _source_file",
-        "_line as _source_line",
-        f"{_literal(loaded_at.isoformat())}::timestamptz as _loaded_at",
-    ]
-    con.execute(f"insert into {target} select {', '.join(values)} from {scratch} order by rowid")
-    return con.execute(f"select count(*) from {scratch}").fetchone()[0]
+    return ", ".join(values)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_file(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    content_sha256: str,
+    loaded_at: dt.datetime,
+    settings: LoadSettings,
+    mapping: SourceMapping,
+) -> FileLoad:
+    """Loads one file atomically: its rows replace whatever it contributed before, its bad rows
+    go to quarantine, and the ledger records it, in one transaction or not at all."""
+    scratch, checked = f"_reading_{entity.name}", f"_checked_{entity.name}"
+    read = _read_file_as_text(con, entity, path, scratch, mapping)
+    text_columns = ", ".join(_quote(c) for c in read.columns)
+    con.execute(
+        f"""
+        create or replace temp table {checked} as
+        select *, {_problems_sql(entity, read, settings.local_date(loaded_at), settings)}
+            as _problems
+        from (
+            select *, min(_line) over (partition by {text_columns}) as _first_line_like_this
+            from {scratch}
+        )
+        """
+    )
+    (bad_rows,) = con.execute(f"select count(*) from {checked} where len(_problems) > 0").fetchone()
+    quarantined = bad_rows + len(read.malformed)
+    if read.records_read and quarantined / read.records_read > settings.max_quarantine_share:
+        examples = con.execute(
+            f"""
+            select _line, list_transform(_problems, lambda p: p.message) from {checked}
+            where len(_problems) > 0 order by _line limit {MAX_EXAMPLES}
+            """
+        ).fetchall()
+        examples = sorted(
+            [(line, "; ".join(messages)) for line, messages in examples]
+            + [(line, message) for line, _, message in read.malformed]
+        )[:MAX_EXAMPLES]
+        raise ExtractError(
+            f"{path}: {quarantined} of {read.records_read} rows break the contract "
+            f"({quarantined / read.records_read:.1%}), more than the "
+            f"{settings.max_quarantine_share:.1%} allowed (QUARANTINE_MAX_SHARE); nothing of "
+            "this file was loaded. First problems:\n"
+            + "\n".join(f"{path}, line {line}, {message}" for line, message in examples)
+        )
+
+    raw_record = (
+        "json_object("
+        + ", ".join(
+            f"{_literal(header)}, {_quote(column)}"
+            for header, column in zip(read.headers, read.columns, strict=True)
+        )
+        + ")::varchar"
+    )
+    stat = path.stat()
+    file_name = _literal(path.name)
+    loaded_at_sql = f"{_literal(loaded_at.isoformat())}::timestamptz"
+    con.execute("begin transaction")
+    try:
+        con.execute(f"delete from {entity.table} where _source_file = {file_name}")
+        con.execute(
+            f"delete from {REJECTED_ROWS_TABLE} where entity = ? and source_file = {file_name}",
+            [entity.name],
+        )
+        con.execute(
+            f"""
+            insert into {entity.table}
+            select {_typed_values_sql(entity, read, settings)},
+                   {file_name}, _line, {loaded_at_sql}
+            from {checked} where len(_problems) = 0 order by _line
+            """
+        )
+        con.execute(
+            f"""
+            insert into {REJECTED_ROWS_TABLE}
+            select ?, {file_name}, _line, {raw_record}, _problems[1].rule,
+                   array_to_string(list_transform(_problems, lambda p: p.message), '; '),
+                   {loaded_at_sql}
+            from {checked} where len(_problems) > 0 order by _line
+            """,
+            [entity.name],
+        )
+        if read.malformed:
+            con.executemany(
+                f"insert into {REJECTED_ROWS_TABLE} values "
+                f"(?, {file_name}, ?, ?, 'wrong_field_count', ?, {loaded_at_sql})",
+                [[entity.name, line, fields, message] for line, fields, message in read.malformed],
+            )
+        rows_loaded = read.records_read - quarantined
+        con.execute(
+            f"insert or replace into {LOAD_LEDGER_TABLE} values "
+            f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {loaded_at_sql}, null)",
+            [
+                entity.name,
+                path.name,
+                str(path),
+                stat.st_size,
+                stat.st_mtime_ns,
+                content_sha256,
+                mapping.fingerprint(),
+                read.records_read,
+                rows_loaded,
+                quarantined,
+            ],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.execute(f"drop table if exists {scratch}")
+        con.execute(f"drop table if exists {checked}")
+    return FileLoad(path.name, read.records_read, rows_loaded, quarantined)
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
+    """Creates the raw table of `entity`, the quarantine and the ledger where they are missing."""
+    con.execute(BOOKKEEPING_DDL)
+    con.execute(
+        create_raw_table_sql(entity, entity.table)
+        .replace("or replace ", "")
+        .replace("create table", "create table if not exists", 1)
+    )
 
 
 def load_entity(
@@ -400,42 +796,128 @@ def load_entity(
     entity: Entity,
     raw_data_dir: Path,
     loaded_at: dt.datetime | None = None,
+    settings: LoadSettings | None = None,
 ) -> LoadResult:
-    """Loads every extract file of `entity` and replaces its raw table atomically."""
+    """Loads the new and changed extract files of `entity`, each file in its own transaction.
+
+    A file is skipped when the ledger has it with the same content; a file whose content changed
+    replaces what it loaded before; a file gone from the folder is reported, its rows stay. A
+    file-level problem raises an ExtractError naming the file, and stops this entity's load:
+    files before it stay loaded, it and the files after it are tried again on the next run.
+    """
+    settings = settings or LoadSettings()
+    loaded_at = loaded_at or dt.datetime.now(dt.UTC)
     folder = raw_data_dir / entity.name
     files = list_extract_files(folder)
     if entity.required_folder and not files:
         raise ExtractError(
             f"{folder}: no {entity.name} extracts found (expected .csv or .parquet files)"
         )
-    loaded_at = loaded_at or dt.datetime.now(dt.UTC)
-    staging = f"_loading_{entity.name}"
-    scratch = f"_reading_{entity.name}"
-    rows_per_file: dict[str, int] = {}
-    try:
-        con.execute(create_raw_table_sql(entity, staging).replace("table", "temp table", 1))
-        for path in files:
-            headers, columns = _read_file_as_text(con, path, scratch)
-            header_for = _map_headers(entity, path, headers, columns)
-            _check_values(con, entity, path, scratch, header_for)
-            rows_per_file[path.name] = _insert_file(
-                con, entity, path, scratch, staging, header_for, loaded_at
+    mappings = read_mappings(entity, folder)
+    ensure_raw_tables(con, entity)
+    ledger = {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"select source_file, size_bytes, modified_at_ns, content_sha256, missing_since, "
+            "read_with "
+            f"from {LOAD_LEDGER_TABLE} where entity = ?",
+            [entity.name],
+        ).fetchall()
+    }
+    loaded, unchanged = [], []
+    for path in files:
+        stat = path.stat()
+        mapping = mapping_for(mappings, path.name)
+        known = ledger.get(path.name)
+        if known and known[4] != mapping.fingerprint():
+            known = None  # read with another mapping before: read again
+        if known and known[:2] == (stat.st_size, stat.st_mtime_ns) and known[3] is None:
+            unchanged.append(path.name)
+            continue
+        content_sha256 = _sha256(path)
+        if known and known[2] == content_sha256:
+            # Same bytes, touched or back after going missing: nothing to load again.
+            con.execute(
+                f"update {LOAD_LEDGER_TABLE} set modified_at_ns = ?, source_path = ?, "
+                "missing_since = null where entity = ? and source_file = ?",
+                [stat.st_mtime_ns, str(path), entity.name, path.name],
             )
-        con.execute("begin transaction")
-        try:
-            con.execute(f"create schema if not exists {RAW_SCHEMA}")
-            con.execute(create_raw_table_sql(entity, entity.table))
-            con.execute(f"insert into {entity.table} select * from {staging}")
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
-    finally:
-        con.execute(f"drop table if exists {scratch}")
-        con.execute(f"drop table if exists {staging}")
+            unchanged.append(path.name)
+            continue
+        loaded.append(
+            _load_file(
+                con,
+                entity,
+                path,
+                content_sha256,
+                loaded_at,
+                settings,
+                mapping,
+            )
+        )
+    present = {path.name for path in files}
+    missing = sorted(name for name in ledger if name not in present)
+    if missing:
+        con.execute(
+            f"update {LOAD_LEDGER_TABLE} "
+            "set missing_since = coalesce(missing_since, ?::timestamptz) "
+            "where entity = ? and source_file in (select unnest(?::varchar[]))",
+            [loaded_at.isoformat(), entity.name, missing],
+        )
     return LoadResult(
         entity=entity.name,
         table=entity.table,
-        files=tuple(p.name for p in files),
-        rows_per_file=rows_per_file,
+        files=tuple(path.name for path in files),
+        loaded=tuple(loaded),
+        unchanged=tuple(unchanged),
+        missing=tuple(missing),
+    )
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, entity: Entity) -> list[tuple]:
+    """Per source file: rows read (ledger), rows in the raw table, rows quarantined.
+
+    Every row read must be in exactly one of the two. Rows of files the ledger does not know
+    count as read 0, so stray rows show up as a difference too.
+    """
+    return con.execute(
+        f"""
+        with in_table as (
+            select _source_file as source_file, count(*) as n from {entity.table} group by all
+        ),
+        in_quarantine as (
+            select source_file, count(*) as n from {REJECTED_ROWS_TABLE}
+            where entity = $entity group by all
+        ),
+        ledger as (
+            select source_file, rows_read from {LOAD_LEDGER_TABLE} where entity = $entity
+        ),
+        files as (
+            select source_file from ledger
+            union select source_file from in_table
+            union select source_file from in_quarantine
+        )
+        select
+            files.source_file,
+            coalesce(ledger.rows_read, 0) as rows_read,
+            coalesce(in_table.n, 0) as rows_loaded,
+            coalesce(in_quarantine.n, 0) as rows_quarantined
+        from files
+        left join ledger using (source_file)
+        left join in_table using (source_file)
+        left join in_quarantine using (source_file)
+        order by files.source_file
+        """,
+        {"entity": entity.name},
+    ).fetchall()
+
+
+def quarantine_counts(con: duckdb.DuckDBPyConnection, entity: Entity) -> dict[str, int]:
+    """Rows in quarantine for `entity`, by the rule they break."""
+    return dict(
+        con.execute(
+            f"select rule, count(*) from {REJECTED_ROWS_TABLE} where entity = ? "
+            "group by rule order by rule",
+            [entity.name],
+        ).fetchall()
     )

@@ -66,10 +66,10 @@ class PipelineRun:
             return con.execute(sql).fetchall()
 
 
-@pytest.fixture(scope="session")
-def hand_built_run(dbt_manifest, hand_built_raw_dir, tmp_path_factory) -> PipelineRun:
-    """Every asset materialized over the hand-built extracts, by the run the daily schedule asks
-    for on the as-of date, into a temporary warehouse."""
+def run_pipeline(
+    raw_dir: Path, warehouse: Path, reports_dir: Path, as_of_date: dt.date
+) -> PipelineRun:
+    """Every asset materialized by the run the daily schedule asks for on `as_of_date`."""
     from dagster import DagsterInstance, build_schedule_context, materialize
     from dagster_dbt import DbtCliResource
     from dagster_duckdb import DuckDBResource
@@ -78,14 +78,11 @@ def hand_built_run(dbt_manifest, hand_built_raw_dir, tmp_path_factory) -> Pipeli
     from dagster_project.definitions import defs
     from dagster_project.defs.schedules import daily_reports_schedule
 
-    out = tmp_path_factory.mktemp("hand_built_run")
-    warehouse = out / "warehouse.duckdb"
-    reports_dir = out / "reports"
-    scheduled = dt.datetime.combine(HAND_BUILT_AS_OF, dt.time(6, 0), tzinfo=dt.UTC)
+    scheduled = dt.datetime.combine(as_of_date, dt.time(6, 0), tzinfo=dt.UTC)
     request = daily_reports_schedule(build_schedule_context(scheduled_execution_time=scheduled))
 
     saved = {k: os.environ.get(k) for k in ("RAW_DATA_DIR", "REPORTS_DIR", "AS_OF_DATE")}
-    os.environ.update(RAW_DATA_DIR=str(hand_built_raw_dir), REPORTS_DIR=str(reports_dir))
+    os.environ.update(RAW_DATA_DIR=str(raw_dir), REPORTS_DIR=str(reports_dir))
     # The schedule's run config alone must set the date: a stray AS_OF_DATE would hide a bug.
     os.environ["AS_OF_DATE"] = "1999-01-01"
     try:
@@ -107,3 +104,13 @@ def hand_built_run(dbt_manifest, hand_built_raw_dir, tmp_path_factory) -> Pipeli
             else:
                 os.environ[key] = value
     return PipelineRun(warehouse=warehouse, reports_dir=reports_dir, result=result)
+
+
+@pytest.fixture(scope="session")
+def hand_built_run(dbt_manifest, hand_built_raw_dir, tmp_path_factory) -> PipelineRun:
+    """Every asset materialized over the hand-built extracts, by the run the daily schedule asks
+    for on the as-of date, into a temporary warehouse."""
+    out = tmp_path_factory.mktemp("hand_built_run")
+    return run_pipeline(
+        hand_built_raw_dir, out / "warehouse.duckdb", out / "reports", HAND_BUILT_AS_OF
+    )

@@ -78,10 +78,13 @@ def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(
 
     assert main(["--as-of-date", "2024-03-01"]) == 1
 
+    path = orders / "orders_2024-03-01.csv"
     assert capsys.readouterr().err.endswith(
         "The run failed:\n"
         "- step raw_extracts: The orders extracts break the contract:\n"
-        f"{orders / 'orders_2024-03-01.csv'}, line 3, column order_date: has '2024-02-30', "
+        f"{path}: 1 of 2 rows break the contract (50.0%), more than the 1.0% allowed "
+        "(QUARANTINE_MAX_SHARE); nothing of this file was loaded. First problems:\n"
+        f"{path}, line 3, column order_date: has '2024-02-30', "
         "expected a date such as 2024-03-01 (or a timestamp whose date part counts)\n"
     )
     assert not (tmp_path / "reports").exists()

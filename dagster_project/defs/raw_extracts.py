@@ -2,9 +2,14 @@
 
 Their keys (`raw/orders`, `raw/customers`, `raw/items`) are the keys dagster-dbt gives the dbt
 sources of the same name, so the UI shows one lineage graph from extract files to reports.
+Each carries a reconciliation check: every row read from every file is either in the raw table
+or in quarantine (`raw.rejected_rows`), never lost and never twice.
 """
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
@@ -17,11 +22,26 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL
-from dagster_project.extracts import ENTITIES, ExtractError, load_entity
+from dagster_project.extracts import (
+    ENTITIES,
+    ExtractError,
+    LoadSettings,
+    load_entity,
+    quarantine_counts,
+    reconcile,
+)
+
+RECONCILIATION_CHECK = "every_row_accounted_for"
 
 
 def raw_asset_key(entity_name: str) -> AssetKey:
     return AssetKey(["raw", entity_name])
+
+
+def _markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 @multi_asset(
@@ -36,40 +56,86 @@ def raw_asset_key(entity_name: str) -> AssetKey:
         )
         for entity in ENTITIES.values()
     ],
+    check_specs=[
+        AssetCheckSpec(
+            name=RECONCILIATION_CHECK,
+            asset=raw_asset_key(entity.name),
+            description="Per source file: rows read = rows loaded + rows quarantined.",
+            # A difference means rows were lost or doubled: nothing downstream may use them.
+            blocking=True,
+        )
+        for entity in ENTITIES.values()
+    ],
     can_subset=True,
     # One step loads every entity, so the loads never compete for the warehouse file.
     pool=WAREHOUSE_POOL,
 )
 def raw_extracts(context: AssetExecutionContext, warehouse: DuckDBResource):
     raw_data_dir = settings.raw_data_dir()
+    load_settings = LoadSettings.from_env()
     with warehouse.get_connection() as con:
         for entity in ENTITIES.values():
             key = raw_asset_key(entity.name)
             if key not in context.selected_asset_keys:
                 continue
             try:
-                result = load_entity(con, entity, raw_data_dir)
+                result = load_entity(con, entity, raw_data_dir, settings=load_settings)
             except ExtractError as error:
                 # The message names file, line and column: that is what the user needs to see,
-                # not a stack trace. The raw table keeps its previous contents.
+                # not a stack trace. Files loaded before this one stay loaded.
                 raise Failure(
                     description=f"The {entity.name} extracts break the contract:\n{error}",
                     allow_retries=False,
                 ) from error
             context.log.info(
-                f"Loaded {result.row_count} rows from {len(result.files)} file(s) "
-                f"into {result.table}"
+                f"{entity.name}: {len(result.loaded)} new or changed file(s) read, "
+                f"{result.row_count} rows loaded, {result.quarantined_count} quarantined; "
+                f"{len(result.unchanged)} file(s) unchanged"
             )
+            if result.missing:
+                context.log.warning(
+                    f"{entity.name}: {len(result.missing)} file(s) loaded before are gone from "
+                    f"{raw_data_dir / entity.name}; their rows stay: {', '.join(result.missing)}"
+                )
+            (total_rows,) = con.execute(f"select count(*) from {entity.table}").fetchone()
             yield MaterializeResult(
                 asset_key=key,
                 metadata={
-                    "dagster/row_count": result.row_count,
-                    "table": result.table,
+                    "dagster/row_count": total_rows,
+                    "table": entity.table,
                     "source_folder": MV.path(str(raw_data_dir / entity.name)),
                     "source_file_count": len(result.files),
-                    "rows_per_file": MV.md(
-                        "| file | rows |\n|---|---|\n"
-                        + "".join(f"| {name} | {n} |\n" for name, n in result.rows_per_file.items())
+                    "files_read": len(result.loaded),
+                    "files_unchanged": len(result.unchanged),
+                    "files_missing": MV.json(list(result.missing)),
+                    "rows_loaded": result.row_count,
+                    "rows_quarantined": result.quarantined_count,
+                    "quarantined_by_rule": MV.json(quarantine_counts(con, entity)),
+                    "files_read_this_run": MV.md(
+                        _markdown_table(
+                            ("file", "rows read", "loaded", "quarantined"),
+                            [
+                                (f.source_file, f.rows_read, f.rows_loaded, f.rows_quarantined)
+                                for f in result.loaded
+                            ],
+                        )
+                    ),
+                },
+            )
+            per_file = reconcile(con, entity)
+            unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]
+            yield AssetCheckResult(
+                asset_key=key,
+                check_name=RECONCILIATION_CHECK,
+                passed=not unbalanced,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "files": len(per_file),
+                    "unbalanced_files": len(unbalanced),
+                    "per_file": MV.md(
+                        _markdown_table(
+                            ("file", "rows read", "loaded", "quarantined"), unbalanced or per_file
+                        )
                     ),
                 },
             )

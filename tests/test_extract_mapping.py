@@ -1,0 +1,118 @@
+"""Foreign extract headers mapped onto the contract by a folder's `_mapping.toml`, with the
+shipped worked example (data/examples/sales_by_customer_detail)."""
+
+import datetime as dt
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project import settings
+from dagster_project.extracts import ENTITIES, ExtractError, LoadSettings, load_entity
+
+EXAMPLE = settings.REPO_ROOT / "data" / "examples" / "sales_by_customer_detail"
+LOADED_AT = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC)
+
+
+def load_orders(con, raw_dir: Path):
+    return load_entity(con, ENTITIES["orders"], raw_dir, LOADED_AT, LoadSettings())
+
+
+def test_the_worked_example_loads_every_line_onto_the_contract():
+    with duckdb.connect() as con:
+        result = load_orders(con, EXAMPLE)
+        rows = con.execute(
+            "select order_id, order_date::varchar, customer_id, item_id, quantity, amount, "
+            "order_type, _source_line from raw.orders order by _source_line"
+        ).fetchall()
+    assert result.quarantined_count == 0
+    d = Decimal
+    assert rows == [
+        ("1001", "2026-11-02", "Blue Bakery", "Coffee Filters", d(4), d(50), "invoice", 6),
+        ("1001", "2026-11-02", "Blue Bakery", "Paper Cups", d(10), d(30), "invoice", 7),
+        ("1002", "2026-11-09", "Cedar Clinic", "Nitrile Gloves", d(2), d(36), "sales_receipt", 8),
+        ("1003", "2026-11-16", "Blue Bakery", "Paper Cups", d(-2), d(-6), "credit_memo", 9),
+        ("1004", "2026-11-18", "Cedar Clinic", "Nitrile Gloves", d(-1), d(-18), "refund", 10),
+    ]
+
+
+def copy_example(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    shutil.copytree(EXAMPLE, raw)
+    return raw
+
+
+def test_files_the_mapping_does_not_name_keep_the_contract_headers(tmp_path):
+    raw = copy_example(tmp_path)
+    (raw / "orders" / "orders_2026-11-20.csv").write_text(
+        "order_id,order_date,customer_id,item_id,quantity,amount\nA1,2026-11-03,C9,I9,1,5\n"
+    )
+    with duckdb.connect() as con:
+        result = load_orders(con, raw)
+        assert [(f.source_file, f.rows_loaded) for f in result.loaded] == [
+            ("orders_2026-11-20.csv", 1),
+            ("sales_by_customer_detail_2026-11-20.csv", 5),
+        ]
+
+
+def test_a_value_the_mapping_does_not_know_is_quarantined_with_its_own_text(tmp_path):
+    raw = copy_example(tmp_path)
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    path.write_text(path.read_text().replace("Refund Receipt", "Estimate"), encoding="utf-8")
+    with duckdb.connect() as con:
+        load_entity(con, ENTITIES["orders"], raw, LOADED_AT, LoadSettings(max_quarantine_share=1))
+        assert con.execute(
+            "select source_line, rule, message from raw.rejected_rows"
+        ).fetchall() == [
+            (
+                10,
+                "invalid_order_type",
+                "column order_type: has 'Estimate', expected one of invoice, sales_receipt, "
+                "credit_memo, refund, void",
+            )
+        ]
+
+
+def test_a_changed_mapping_reads_the_files_again(tmp_path):
+    raw = copy_example(tmp_path)
+    mapping = raw / "orders" / "_mapping.toml"
+    with duckdb.connect() as con:
+        load_orders(con, raw)
+        assert load_orders(con, raw).loaded == ()
+        mapping.write_text(
+            mapping.read_text().replace(
+                '"Sales Receipt" = "sales_receipt"', '"Sales Receipt" = "invoice"'
+            )
+        )
+        (again,) = load_orders(con, raw).loaded
+        assert again.rows_loaded == 5
+        assert con.execute(
+            "select order_type from raw.orders where order_id = '1002'"
+        ).fetchall() == [("invoice",)]
+
+
+def test_a_mapping_of_an_unknown_column_names_the_mapping_file(tmp_path):
+    raw = copy_example(tmp_path)
+    mapping = raw / "orders" / "_mapping.toml"
+    mapping.write_text(mapping.read_text().replace('amount = "Amount"', 'price = "Amount"'))
+    with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
+        load_orders(con, raw)
+    assert str(raised.value) == (
+        f"{mapping}, [[source]] number 1: maps unknown column(s) price; the orders columns are "
+        "order_id, order_date, customer_id, item_id, quantity, amount, line_number, order_type"
+    )
+
+
+def test_a_mapped_header_missing_from_the_file_is_named_both_ways(tmp_path):
+    raw = copy_example(tmp_path)
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    path.write_text(path.read_text().replace(",Qty,", ",Quantity,"), encoding="utf-8")
+    with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
+        load_orders(con, raw)
+    assert str(raised.value) == (
+        f"{path}: missing required column(s) quantity (mapped from 'Qty') (header has: Date, "
+        "Transaction Type, Num, Customer, Product/Service, Memo/Description, Quantity, "
+        "Sales Price, Amount)"
+    )

@@ -36,3 +36,31 @@ def test_a_second_run_on_the_same_files_changes_nothing(
         if table == "raw.orders":
             query = f"select * from {table} order by all"
         assert again.query(query) == hand_built_run.query(query), table
+
+
+def test_a_vanished_extract_file_warns_in_the_ui_and_keeps_its_rows(
+    hand_built_run, hand_built_raw_dir, tmp_path
+):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(hand_built_run.warehouse, warehouse)
+    raw_dir = tmp_path / "raw"
+    shutil.copytree(hand_built_raw_dir, raw_dir)
+    (raw_dir / "items" / "items.csv").unlink()
+
+    again = run_pipeline(raw_dir, warehouse, tmp_path / "reports", HAND_BUILT_AS_OF)
+
+    assert again.result.success
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): (c.passed, c.severity.value)
+        for c in again.result.get_asset_check_evaluations()
+        if c.check_name == "every_loaded_file_still_present"
+    }
+    assert checks == {
+        ("raw/orders", "every_loaded_file_still_present"): (True, "WARN"),
+        ("raw/customers", "every_loaded_file_still_present"): (True, "WARN"),
+        ("raw/items", "every_loaded_file_still_present"): (False, "WARN"),
+    }
+    assert again.query("select count(*) from raw.items") == [(3,)]
+    assert again.query(
+        "select source_file from raw.load_ledger where missing_since is not null"
+    ) == [("items.csv",)]

@@ -32,6 +32,7 @@ from dagster_project.extracts import (
 )
 
 RECONCILIATION_CHECK = "every_row_accounted_for"
+FILES_PRESENT_CHECK = "every_loaded_file_still_present"
 
 
 def raw_asset_key(entity_name: str) -> AssetKey:
@@ -63,6 +64,15 @@ def _markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
             description="Per source file: rows read = rows loaded + rows quarantined.",
             # A difference means rows were lost or doubled: nothing downstream may use them.
             blocking=True,
+        )
+        for entity in ENTITIES.values()
+    ]
+    + [
+        AssetCheckSpec(
+            name=FILES_PRESENT_CHECK,
+            asset=raw_asset_key(entity.name),
+            description="Warns when files loaded before are gone from the folder "
+            "(their rows stay in the warehouse).",
         )
         for entity in ENTITIES.values()
     ],
@@ -121,6 +131,13 @@ def raw_extracts(context: AssetExecutionContext, warehouse: DuckDBResource):
                         )
                     ),
                 },
+            )
+            yield AssetCheckResult(
+                asset_key=key,
+                check_name=FILES_PRESENT_CHECK,
+                passed=not result.missing,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"files_missing": MV.json(list(result.missing))},
             )
             per_file = reconcile(con, entity)
             unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]

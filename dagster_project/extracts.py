@@ -831,6 +831,9 @@ def load_entity(
         known = ledger.get(path.name)
         if known and known[4] != mapping.fingerprint():
             known = None  # read with another mapping before: read again
+        # Same size and modification time as when it was loaded: taken as unchanged without
+        # reading it, so a routine run costs nothing per old file. (A tool that rewrites a file
+        # and restores both would go unnoticed; any ordinary write changes the time.)
         if known and known[:2] == (stat.st_size, stat.st_mtime_ns) and known[3] is None:
             unchanged.append(path.name)
             continue

@@ -11,7 +11,11 @@ SAMPLE_AS_OF_DATE := 2026-11-20
 export PATH := $(BIN):$(PATH)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install run ui test lint manifest sample lock clean
+# The DuckDB that BI drivers bundle: the tests open the published reports with it.
+BI_READER_DUCKDB := 1.4.4
+BI_READER_VENV := .venv-duckdb-$(BI_READER_DUCKDB)
+
+.PHONY: install run ui test lint manifest sample lock clean bi-reader
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +41,15 @@ lint: install
 	$(BIN)/ruff format --check dagster_project tests
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 
-test: lint manifest
-	$(BIN)/python -m pytest
+$(BI_READER_VENV)/.installed:
+	@test -x $(BI_READER_VENV)/bin/python || $(PYTHON) -m venv $(BI_READER_VENV)
+	$(BI_READER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check duckdb==$(BI_READER_DUCKDB)
+	@touch $@
+
+bi-reader: $(BI_READER_VENV)/.installed
+
+test: lint manifest bi-reader
+	BI_READER_PYTHON=$(CURDIR)/$(BI_READER_VENV)/bin/python $(BIN)/python -m pytest
 
 # Rewrites the shipped sample extracts in data/raw/ (deterministic: same files every time).
 sample: install
@@ -55,4 +66,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs data/warehouse.duckdb data/reports
+	rm -rf $(VENV) $(BI_READER_VENV) dbt_project/target dbt_project/logs data/warehouse.duckdb data/reports

@@ -34,8 +34,9 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
         f"Customer x item rows: {item_rows}",
         f"Warehouse: {warehouse} (tables reports.customer_activity_report, "
         "reports.customer_item_activity_report)",
-        f"Published: {reports_dir}/customer_activity_report.parquet, "
-        f"{reports_dir}/customer_item_activity_report.parquet",
+        f"Published in {reports_dir}: reports.duckdb (both tables, for BI tools), "
+        "customer_activity_report.parquet, customer_item_activity_report.parquet, "
+        "inactive_customers.csv (the call list for sales)",
     ]
     return "\n".join(lines)
 

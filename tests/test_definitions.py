@@ -35,8 +35,11 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_customer_activity": "intermediate",
         "reports/customer_activity_report": "reports",
         "reports/customer_item_activity_report": "reports",
+        "reports/inactive_customer_call_list": "reports",
         "published/customer_activity_report": "published",
         "published/customer_item_activity_report": "published",
+        "published/reports_database": "published",
+        "published/inactive_customers_csv": "published",
     }
 
 
@@ -72,7 +75,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 
 def test_the_job_builds_every_asset(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
-    assert len(job.asset_layer.executable_asset_keys) == 15
+    assert len(job.asset_layer.executable_asset_keys) == 18
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,18 @@
-"""Assets that publish the report tables as Parquet files for BI tools.
+"""Assets that publish the reports where BI tools and sales teams read them (`REPORTS_DIR`).
 
-Each file is written beside the old one and then renamed over it, so a reader sees the previous
-file or the new one, never half of one.
+- `reports.duckdb`: both report tables in one DuckDB file, written in the storage format of
+  DuckDB 1.0 so that the DuckDB that BI drivers bundle (1.4 and newer) opens it;
+- `customer_activity_report.parquet`, `customer_item_activity_report.parquet`;
+- `inactive_customers.csv`: the call list for sales teams.
+
+Every file is written beside the old one and renamed over it. A reader holding the old file
+keeps a consistent old view; a new connection sees the new file; nobody sees half of one, and
+publishing never waits for readers (they never hold the file being written). The two tables
+of `reports.duckdb` change together, so a reader of it always sees one as-of date.
 """
 
 import os
+from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 from dagster import MetadataValue as MV
@@ -14,53 +22,171 @@ from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL
 
 REPORT_TABLES = ("customer_activity_report", "customer_item_activity_report")
+CALL_LIST_TABLE = "inactive_customer_call_list"
+REPORTS_DATABASE = "reports.duckdb"
+CALL_LIST_FILE = "inactive_customers.csv"
+# The oldest storage format DuckDB still writes; every DuckDB from 1.0 on reads it.
+READER_STORAGE_VERSION = "v1.0.0"
+
+PARQUET_KEYS = {table: AssetKey(["published", table]) for table in REPORT_TABLES}
+DATABASE_KEY = AssetKey(["published", "reports_database"])
+CALL_LIST_KEY = AssetKey(["published", "inactive_customers_csv"])
 
 
-def publish_table(con, table: str, destination: os.PathLike) -> int:
-    """Copies `table` to a Parquet file at `destination`, replacing it atomically."""
-    destination = os.fspath(destination)
-    os.makedirs(os.path.dirname(destination), exist_ok=True)
-    partial = destination + ".partial"
-    escaped = partial.replace("'", "''")
-    con.execute(f"copy (select * from {table}) to '{escaped}' (format parquet)")
+def _sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _replace_atomically(write, destination: Path) -> None:
+    """Calls `write(partial_path)`, then renames the partial file over `destination`."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    write(partial)
     os.replace(partial, destination)
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def publish_parquet(con, table: str, destination: Path) -> None:
+    _replace_atomically(
+        lambda partial: con.execute(
+            f"copy (select * from {table}) to {_sql_path(partial)} (format parquet)"
+        ),
+        destination,
+    )
+
+
+def publish_csv(con, table: str, destination: Path) -> None:
+    _replace_atomically(
+        lambda partial: con.execute(
+            f"copy (select * from {table}) to {_sql_path(partial)} (format csv, header true)"
+        ),
+        destination,
+    )
+
+
+def publish_database(con, tables: dict[str, str], destination: Path) -> None:
+    """Writes `tables` (name in the file -> table in the warehouse) into a new DuckDB file."""
+
+    def write(partial: Path) -> None:
+        con.execute(
+            f"attach {_sql_path(partial)} as publishing "
+            f"(storage_version '{READER_STORAGE_VERSION}')"
+        )
+        try:
+            for name, source in tables.items():
+                con.execute(f"create table publishing.{name} as select * from {source}")
+        finally:
+            # Detaching checkpoints: the file is complete, with no write-ahead log beside it.
+            con.execute("detach publishing")
+
+    _replace_atomically(write, destination)
+
+
+def _activity_metadata(con) -> dict:
+    """What a person looks at after a run: counts by status, what the inactive ones are worth."""
+    (as_of_date, active, inactive, never, inactive_revenue) = con.execute(
+        """
+        select
+            coalesce(max(as_of_date)::varchar, ''),
+            count(*) filter (where activity_status = 'active'),
+            count(*) filter (where activity_status = 'inactive'),
+            count(*) filter (where activity_status = 'never_purchased'),
+            coalesce(sum(lifetime_net_revenue) filter (where is_inactive), 0)::double
+        from reports.customer_activity_report
+        """
+    ).fetchone()
+    top = con.execute(
+        f"""
+        select customer_id, coalesce(customer_name, ''), coalesce(sales_rep, ''),
+               last_purchase_date, lifetime_net_revenue
+        from reports.{CALL_LIST_TABLE} limit 10
+        """
+    ).fetchall()
+    table = "| customer | name | sales rep | last purchase | lifetime revenue |\n"
+    table += "|---|---|---|---|---|\n"
+    table += "".join(f"| {c} | {n} | {r} | {d} | {v} |\n" for c, n, r, d, v in top)
+    return {
+        "as_of_date": as_of_date,
+        "customers_active": active,
+        "customers_inactive": inactive,
+        "customers_never_purchased": never,
+        "inactive_lifetime_net_revenue": inactive_revenue,
+        "top_10_inactive_customers": MV.md(table),
+    }
 
 
 @multi_asset(
     name="published_reports",
     specs=[
+        *(
+            AssetSpec(
+                key=key,
+                deps=[AssetKey(["reports", table])],
+                group_name="published",
+                kinds={"parquet"},
+                description=f"`reports.{table}` as `REPORTS_DIR/{table}.parquet`.",
+                skippable=True,
+            )
+            for table, key in PARQUET_KEYS.items()
+        ),
         AssetSpec(
-            key=AssetKey(["published", report]),
-            deps=[AssetKey(["reports", report])],
+            key=DATABASE_KEY,
+            deps=[AssetKey(["reports", table]) for table in REPORT_TABLES],
             group_name="published",
-            kinds={"parquet"},
-            description=f"`reports.{report}` as `REPORTS_DIR/{report}.parquet`, for BI tools.",
+            kinds={"duckdb"},
+            description=f"Both reports in `REPORTS_DIR/{REPORTS_DATABASE}`, readable by "
+            "DuckDB 1.4 and newer (the versions BI drivers bundle).",
             skippable=True,
-        )
-        for report in REPORT_TABLES
+        ),
+        AssetSpec(
+            key=CALL_LIST_KEY,
+            deps=[AssetKey(["reports", CALL_LIST_TABLE])],
+            group_name="published",
+            kinds={"csv"},
+            description=f"The inactive customers to call, as `REPORTS_DIR/{CALL_LIST_FILE}`.",
+            skippable=True,
+        ),
     ],
     can_subset=True,
-    # One step publishes both reports through one connection to the warehouse.
+    # One step publishes everything through one connection to the warehouse.
     pool=WAREHOUSE_POOL,
 )
 def published_reports(context: AssetExecutionContext, warehouse: DuckDBResource):
+    reports_dir = settings.reports_dir()
+    selected = context.selected_asset_keys
     with warehouse.get_connection() as con:
-        for report in REPORT_TABLES:
-            key = AssetKey(["published", report])
-            if key not in context.selected_asset_keys:
+        for table, key in PARQUET_KEYS.items():
+            if key not in selected:
                 continue
-            destination = settings.reports_dir() / f"{report}.parquet"
-            rows = publish_table(con, f"reports.{report}", destination)
-            (as_of_date,) = con.execute(
-                f"select coalesce(max(as_of_date)::varchar, '') from reports.{report}"
-            ).fetchone()
+            destination = reports_dir / f"{table}.parquet"
+            publish_parquet(con, f"reports.{table}", destination)
+            (rows,) = con.execute(f"select count(*) from reports.{table}").fetchone()
+            metadata = {"dagster/row_count": rows, "path": MV.path(str(destination))}
+            if table == "customer_activity_report":
+                metadata |= _activity_metadata(con)
             context.log.info(f"Published {rows} rows to {destination}")
+            yield MaterializeResult(asset_key=key, metadata=metadata)
+
+        if DATABASE_KEY in selected:
+            destination = reports_dir / REPORTS_DATABASE
+            publish_database(
+                con, {table: f"reports.{table}" for table in REPORT_TABLES}, destination
+            )
+            context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}")
             yield MaterializeResult(
-                asset_key=key,
+                asset_key=DATABASE_KEY,
                 metadata={
-                    "dagster/row_count": rows,
                     "path": MV.path(str(destination)),
-                    "as_of_date": as_of_date,
+                    "storage_version": READER_STORAGE_VERSION,
                 },
+            )
+
+        if CALL_LIST_KEY in selected:
+            destination = reports_dir / CALL_LIST_FILE
+            publish_csv(con, f"reports.{CALL_LIST_TABLE}", destination)
+            (rows,) = con.execute(f"select count(*) from reports.{CALL_LIST_TABLE}").fetchone()
+            context.log.info(f"Published {rows} inactive customers to {destination}")
+            yield MaterializeResult(
+                asset_key=CALL_LIST_KEY,
+                metadata={"dagster/row_count": rows, "path": MV.path(str(destination))},
             )

@@ -1,0 +1,143 @@
+"""What BI tools and sales teams read: the published files in REPORTS_DIR.
+
+The DuckDB file must open in the DuckDB that BI drivers bundle (1.4), read from a separate
+environment with that version (`make bi-reader`); publishing must never show a reader half a
+state, even while a reader holds the file for the whole of a run.
+"""
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dagster_project.settings import REPO_ROOT
+from tests.conftest import run_pipeline
+
+BI_READER_PYTHON = Path(
+    os.environ.get("BI_READER_PYTHON", REPO_ROOT / ".venv-duckdb-1.4.4" / "bin" / "python")
+)
+
+READ_BOTH_TABLES = """
+import json, sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(json.dumps({
+    "version": duckdb.__version__,
+    "tables": {
+        table: [[str(v) for v in row] for row in con.execute(
+            f"select * from {table} order by all").fetchall()]
+        for table in ("customer_activity_report", "customer_item_activity_report")
+    },
+}))
+"""
+
+
+def test_reports_database_opens_in_the_duckdb_that_bi_drivers_bundle(hand_built_run):
+    if not BI_READER_PYTHON.exists():
+        pytest.fail(f"{BI_READER_PYTHON} is missing: `make bi-reader` creates it")
+    published = hand_built_run.reports_dir / "reports.duckdb"
+    completed = subprocess.run(
+        [str(BI_READER_PYTHON), "-c", READ_BOTH_TABLES, str(published)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    seen = json.loads(completed.stdout)
+    assert seen["version"].startswith("1.4.")
+    for table, rows in seen["tables"].items():
+        expected = hand_built_run.query(f"select * from reports.{table} order by all")
+        assert rows == [[str(v) for v in row] for row in expected], table
+
+
+def test_the_call_list_names_the_inactive_customers_most_valuable_first(hand_built_run):
+    csv_text = (hand_built_run.reports_dir / "inactive_customers.csv").read_text()
+    assert csv_text.splitlines() == [
+        "as_of_date,customer_id,customer_name,email,sales_rep,segment,billing_cycle,"
+        "last_purchase_date,days_since_last_purchase,inactive_since,lifetime_net_revenue,"
+        "revenue_last_365_days,items_they_used_to_buy",
+        "2024-06-30,C05,Annual Lapsed,c05@example.com,Chen,Enterprise,annual,2023-05-01,426,"
+        "2024-06-05,400.00,0.00,Gadget",
+        "2024-06-30,C02,Boundary Ninety-One,c02@example.com,Ana,SMB,monthly,2024-03-31,91,"
+        "2024-06-30,80.00,80.00,Widget",
+        "2024-06-30,C07,Zero Value,c07@example.com,Ana,Mid-Market,monthly,2024-02-01,150,"
+        "2024-05-02,60.00,60.00,Widget",
+        "2024-06-30,C03,Weekly Lapsed,c03@example.com,Ben,SMB,weekly,2024-05-20,41,"
+        "2024-06-18,50.00,50.00,Refill",
+    ]
+
+
+READER_LOOP = """
+import json, sys, time, duckdb
+from pathlib import Path
+path, stop, mode = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+CONSISTENT = (
+    "select (select max(as_of_date)::varchar from customer_activity_report), "
+    "(select max(as_of_date)::varchar from customer_item_activity_report), "
+    "(select count(*) from customer_activity_report)"
+)
+# held: one connection for the whole run; fresh: a new connection for every query, in its own
+# process (DuckDB shares one database instance between the connections of a process).
+held = duckdb.connect(path, read_only=True) if mode == "held" else None
+seen, errors = [], []
+print("reading", flush=True)
+while True:
+    stopping = stop.exists()
+    try:
+        con = held or duckdb.connect(path, read_only=True)
+        seen.append(con.execute(CONSISTENT).fetchone())
+        if con is not held:
+            con.close()
+    except Exception as error:
+        errors.append(str(error))
+    if stopping:
+        break
+    time.sleep(0.01)
+print(json.dumps({"seen": seen, "errors": errors}), flush=True)
+"""
+
+
+def start_reader(path: Path, stop: Path, mode: str) -> subprocess.Popen:
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER_LOOP, str(path), str(stop), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout.readline() == "reading\n"
+    return reader
+
+
+def test_a_reader_holding_the_reports_for_a_whole_run_never_sees_a_mixed_state(
+    hand_built_run, hand_built_raw_dir, tmp_path
+):
+    warehouse = tmp_path / "warehouse.duckdb"
+    reports_dir = tmp_path / "reports"
+    shutil.copy(hand_built_run.warehouse, warehouse)
+    shutil.copytree(hand_built_run.reports_dir, reports_dir)
+    stop = tmp_path / "stop"
+    published = reports_dir / "reports.duckdb"
+    readers = {mode: start_reader(published, stop, mode) for mode in ("held", "fresh")}
+    try:
+        # A run for another as-of date, so that the published data really changes.
+        run = run_pipeline(hand_built_raw_dir, warehouse, reports_dir, dt.date(2024, 3, 31))
+    finally:
+        stop.touch()
+        outputs = {mode: reader.communicate(timeout=60)[0] for mode, reader in readers.items()}
+
+    assert run.result.success
+    as_of_dates = {}
+    for mode, output in outputs.items():
+        result = json.loads(output)
+        assert result["errors"] == [], (mode, result["errors"][:3])
+        assert len(result["seen"]) > 10, mode
+        # Both tables always show one as-of date, whichever state the reader sees.
+        assert all(a == b for a, b, _ in result["seen"]), mode
+        as_of_dates[mode] = [a for a, _, _ in result["seen"]]
+    # The held connection keeps the old file throughout; new connections see the new one.
+    assert set(as_of_dates["held"]) == {"2024-06-30"}
+    assert as_of_dates["fresh"][0] == "2024-06-30"
+    assert as_of_dates["fresh"][-1] == "2024-03-31"

@@ -141,3 +141,66 @@ def test_a_reader_holding_the_reports_for_a_whole_run_never_sees_a_mixed_state(
     assert set(as_of_dates["held"]) == {"2024-06-30"}
     assert as_of_dates["fresh"][0] == "2024-06-30"
     assert as_of_dates["fresh"][-1] == "2024-03-31"
+
+
+def readme_bi_queries() -> dict[str, str]:
+    """The SQL block after each `<!-- bi-query: name -->` marker of the README."""
+    text = (REPO_ROOT / "README.md").read_text()
+    queries = {}
+    for part in text.split("<!-- bi-query: ")[1:]:
+        name, rest = part.split(" -->", 1)
+        queries[name] = rest.split("```sql\n", 1)[1].split("```", 1)[0]
+    return queries
+
+
+RUN_QUERY = """
+import json, sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(json.dumps([[str(v) for v in row] for row in con.execute(sys.argv[2]).fetchall()]))
+"""
+
+
+def test_the_readme_has_one_query_per_bi_tool():
+    assert sorted(readme_bi_queries()) == ["duckdb-cli", "evidence", "metabase", "superset"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "expected"),
+    [
+        (
+            "duckdb-cli",
+            [["active", "6"], ["inactive", "4"], ["never_purchased", "2"]],
+        ),
+        (
+            "evidence",
+            [
+                ["Annual Lapsed", "Chen", "2023-05-01", "2024-06-05", "400.00"],
+                ["Boundary Ninety-One", "Ana", "2024-03-31", "2024-06-30", "80.00"],
+                ["Zero Value", "Ana", "2024-02-01", "2024-05-02", "60.00"],
+                ["Weekly Lapsed", "Ben", "2024-05-20", "2024-06-18", "50.00"],
+            ],
+        ),
+        ("metabase", [["Chen", "1", "400.00"], ["Ana", "2", "140.00"], ["Ben", "1", "50.00"]]),
+        (
+            "superset",
+            [["Hardware", "6", "10"], ["Consumables", "2", "3"], ["None", "0", "1"]],
+        ),
+    ],
+)
+def test_the_readme_bi_queries_run_on_the_published_file(hand_built_run, tool, expected):
+    if not BI_READER_PYTHON.exists():
+        pytest.fail(f"{BI_READER_PYTHON} is missing: `make bi-reader` creates it")
+    completed = subprocess.run(
+        [
+            str(BI_READER_PYTHON),
+            "-c",
+            RUN_QUERY,
+            str(hand_built_run.reports_dir / "reports.duckdb"),
+            readme_bi_queries()[tool],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == expected

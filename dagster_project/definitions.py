@@ -3,11 +3,16 @@
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
+from dagster_project import settings
 from dagster_project.dbt_project import dbt_project
 from dagster_project.defs.dbt_models import dbt_models
 from dagster_project.defs.published_reports import published_reports
 from dagster_project.defs.raw_extracts import raw_extracts
-from dagster_project.defs.schedules import daily_reports_schedule, inactive_customer_reports_job
+from dagster_project.defs.schedules import (
+    build_daily_schedule,
+    build_new_extracts_sensor,
+    inactive_customer_reports_job,
+)
 from dagster_project.defs.warehouse import warehouse_resource
 
 
@@ -16,7 +21,8 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[raw_extracts, dbt_models, published_reports],
         jobs=[inactive_customer_reports_job],
-        schedules=[daily_reports_schedule],
+        schedules=[build_daily_schedule(settings.schedule_cron(), settings.schedule_timezone())],
+        sensors=[build_new_extracts_sensor(settings.schedule_timezone())],
         resources={
             "warehouse": warehouse_resource(),
             "dbt": DbtCliResource(project_dir=dbt_project),

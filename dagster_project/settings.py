@@ -60,3 +60,22 @@ def default_as_of_date(today: dt.date | None = None) -> dt.date:
     if value:
         return parse_as_of_date(value, "AS_OF_DATE")
     return today or dt.date.today()
+
+
+DEFAULT_SCHEDULE_CRON = "0 6 * * *"
+DEFAULT_SCHEDULE_TIMEZONE = "UTC"
+
+
+def schedule_cron() -> str:
+    """`DAILY_SCHEDULE_CRON`: when the daily run starts (cron; default 06:00)."""
+    return os.environ.get("DAILY_SCHEDULE_CRON", "").strip() or DEFAULT_SCHEDULE_CRON
+
+
+def schedule_timezone() -> str:
+    """`SCHEDULE_TIMEZONE`: the time zone of the schedule, and of 'today' for sensor runs."""
+    return os.environ.get("SCHEDULE_TIMEZONE", "").strip() or DEFAULT_SCHEDULE_TIMEZONE
+
+
+def extract_max_age_hours() -> float:
+    """`EXTRACT_MAX_AGE_HOURS`: how long without a new orders extract before the UI warns."""
+    return float(os.environ.get("EXTRACT_MAX_AGE_HOURS", "").strip() or 48)

@@ -76,10 +76,12 @@ def run_pipeline(
 
     from dagster_project.dbt_project import dbt_project
     from dagster_project.definitions import defs
-    from dagster_project.defs.schedules import daily_reports_schedule
 
     scheduled = dt.datetime.combine(as_of_date, dt.time(6, 0), tzinfo=dt.UTC)
-    request = daily_reports_schedule(build_schedule_context(scheduled_execution_time=scheduled))
+    schedule = defs.resolve_schedule_def("daily_reports_schedule")
+    (request,) = schedule.evaluate_tick(
+        build_schedule_context(scheduled_execution_time=scheduled)
+    ).run_requests
 
     saved = {k: os.environ.get(k) for k in ("RAW_DATA_DIR", "REPORTS_DIR", "AS_OF_DATE")}
     os.environ.update(RAW_DATA_DIR=str(raw_dir), REPORTS_DIR=str(reports_dir))

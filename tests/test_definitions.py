@@ -2,9 +2,12 @@
 and its schedule asks for the reports as of the scheduled day."""
 
 import datetime as dt
+import json
+import os
+from zoneinfo import ZoneInfo
 
 import pytest
-from dagster import AssetKey, build_schedule_context
+from dagster import AssetKey, build_schedule_context, build_sensor_context
 
 
 @pytest.fixture(scope="module")
@@ -91,5 +94,85 @@ def test_the_daily_schedule_asks_for_the_reports_as_of_its_day(defs, scheduled, 
     request = schedule.evaluate_tick(build_schedule_context(scheduled_execution_time=scheduled))
     (run_request,) = request.run_requests
     assert run_request.run_key == as_of_date
-    assert run_request.tags["as_of_date"] == as_of_date
+    assert run_request.tags == {
+        "as_of_date": as_of_date,
+        "trigger": "schedule",
+        "dagster/schedule_name": "daily_reports_schedule",
+    }
     assert run_request.run_config["ops"] == {"dbt_models": {"config": {"as_of_date": as_of_date}}}
+
+
+def test_the_schedule_time_and_time_zone_come_from_the_environment(monkeypatch, dbt_manifest):
+    from dagster_project.definitions import build_definitions
+
+    monkeypatch.setenv("DAILY_SCHEDULE_CRON", "30 5 * * 1-5")
+    monkeypatch.setenv("SCHEDULE_TIMEZONE", "Europe/Berlin")
+    schedule = build_definitions().resolve_schedule_def("daily_reports_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (
+        "30 5 * * 1-5",
+        "Europe/Berlin",
+    )
+    scheduled = dt.datetime(2026, 11, 24, 5, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    (request,) = schedule.evaluate_tick(
+        build_schedule_context(scheduled_execution_time=scheduled)
+    ).run_requests
+    assert request.tags == {
+        "as_of_date": "2026-11-24",
+        "trigger": "schedule",
+        "dagster/schedule_name": "daily_reports_schedule",
+    }
+
+
+def test_the_sensor_runs_once_per_new_or_changed_set_of_extract_files(defs, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAW_DATA_DIR", str(tmp_path))
+    sensor = defs.resolve_sensor_def("new_extracts_sensor")
+    orders = tmp_path / "orders"
+    orders.mkdir()
+    first = orders / "orders_2026-11-23.csv"
+    first.write_text("order_id,order_date,customer_id,item_id,quantity,amount\n")
+    os.utime(first, ns=(1_000_000_000, 1_000_000_000))
+    today = dt.datetime.now(ZoneInfo("UTC")).date().isoformat()
+
+    def tick(cursor):
+        return sensor.evaluate_tick(build_sensor_context(cursor=cursor, instance=None))
+
+    one = tick(None)
+    (request,) = one.run_requests
+    assert request.run_config["ops"] == {"dbt_models": {"config": {"as_of_date": today}}}
+    assert request.tags == {
+        "as_of_date": today,
+        "trigger": "new_extracts",
+        "dagster/sensor_name": "new_extracts_sensor",
+    }
+    assert json.loads(one.cursor) == {"orders/orders_2026-11-23.csv": [56, 1_000_000_000]}
+
+    unchanged = tick(one.cursor)
+    assert unchanged.run_requests == []
+    assert unchanged.skip_message == "No new or changed extract files"
+
+    second = orders / "orders_2026-11-24.csv"
+    second.write_text("order_id,order_date,customer_id,item_id,quantity,amount\n")
+    os.utime(second, ns=(2_000_000_000, 2_000_000_000))
+    two = tick(unchanged.cursor)
+    (request_two,) = two.run_requests
+    assert request_two.run_key != request.run_key
+    assert json.loads(two.cursor) == {
+        "orders/orders_2026-11-23.csv": [56, 1_000_000_000],
+        "orders/orders_2026-11-24.csv": [56, 2_000_000_000],
+    }
+
+
+def test_the_shipped_instance_runs_one_pipeline_run_and_one_warehouse_step_at_a_time(
+    tmp_path,
+):
+    import shutil
+
+    from dagster import DagsterInstance
+
+    from dagster_project.settings import REPO_ROOT
+
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        config = instance.get_concurrency_config()
+    assert config.run_queue_config.max_concurrent_runs == 1
+    assert config.pool_config.default_pool_limit == 1

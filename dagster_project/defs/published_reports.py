@@ -11,10 +11,18 @@ publishing never waits for readers (they never hold the file being written). The
 of `reports.duckdb` change together, so a reader of it always sees one as-of date.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    FreshnessPolicy,
+    MaterializeResult,
+    multi_asset,
+)
 from dagster import MetadataValue as MV
 from dagster_duckdb import DuckDBResource
 
@@ -30,6 +38,11 @@ READER_STORAGE_VERSION = "v1.0.0"
 
 PARQUET_KEYS = {table: AssetKey(["published", table]) for table in REPORT_TABLES}
 DATABASE_KEY = AssetKey(["published", "reports_database"])
+# The UI warns when the published reports are more than a day old (a daily run was missed), and
+# marks them failed after two.
+REPORTS_FRESHNESS = FreshnessPolicy.time_window(
+    warn_window=dt.timedelta(hours=26), fail_window=dt.timedelta(hours=50)
+)
 CALL_LIST_KEY = AssetKey(["published", "inactive_customers_csv"])
 
 
@@ -136,6 +149,7 @@ def _activity_metadata(con) -> dict:
             kinds={"duckdb"},
             description=f"Both reports in `REPORTS_DIR/{REPORTS_DATABASE}`, readable by "
             "DuckDB 1.4 and newer (the versions BI drivers bundle).",
+            freshness_policy=REPORTS_FRESHNESS,
             skippable=True,
         ),
         AssetSpec(

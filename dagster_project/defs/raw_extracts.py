@@ -6,6 +6,8 @@ Each carries a reconciliation check: every row read from every file is either in
 or in quarantine (`raw.rejected_rows`), never lost and never twice.
 """
 
+import datetime as dt
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -24,6 +26,7 @@ from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL
 from dagster_project.extracts import (
     ENTITIES,
+    LOAD_LEDGER_TABLE,
     ExtractError,
     LoadSettings,
     load_entity,
@@ -33,6 +36,7 @@ from dagster_project.extracts import (
 
 RECONCILIATION_CHECK = "every_row_accounted_for"
 FILES_PRESENT_CHECK = "every_loaded_file_still_present"
+ORDERS_ARRIVING_CHECK = "new_orders_extract_arrived_recently"
 
 
 def raw_asset_key(entity_name: str) -> AssetKey:
@@ -43,6 +47,25 @@ def _markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _orders_arriving_check(con, key: AssetKey) -> AssetCheckResult:
+    max_age = dt.timedelta(hours=settings.extract_max_age_hours())
+    (newest,) = con.execute(
+        f"select max(loaded_at) from {LOAD_LEDGER_TABLE} where entity = 'orders'"
+    ).fetchone()
+    age = dt.datetime.now(dt.UTC) - newest if newest else None
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=ORDERS_ARRIVING_CHECK,
+        passed=age is not None and age <= max_age,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "newest_orders_extract_loaded_at": str(newest),
+            "hours_since": round(age.total_seconds() / 3600, 1) if age else -1.0,
+            "max_age_hours": settings.extract_max_age_hours(),
+        },
+    )
 
 
 @multi_asset(
@@ -66,6 +89,14 @@ def _markdown_table(header: tuple[str, ...], rows: list[tuple]) -> str:
             blocking=True,
         )
         for entity in ENTITIES.values()
+    ]
+    + [
+        AssetCheckSpec(
+            name=ORDERS_ARRIVING_CHECK,
+            asset=raw_asset_key("orders"),
+            description="Warns when no new or changed orders extract has arrived within "
+            "EXTRACT_MAX_AGE_HOURS (default 48): the reports may be going stale upstream.",
+        )
     ]
     + [
         AssetCheckSpec(
@@ -139,6 +170,8 @@ def raw_extracts(context: AssetExecutionContext, warehouse: DuckDBResource):
                 severity=AssetCheckSeverity.WARN,
                 metadata={"files_missing": MV.json(list(result.missing))},
             )
+            if entity.name == "orders":
+                yield _orders_arriving_check(con, key)
             per_file = reconcile(con, entity)
             unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]
             yield AssetCheckResult(

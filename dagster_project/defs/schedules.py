@@ -1,22 +1,39 @@
-"""The job that builds everything, and the daily schedule that runs it."""
+"""The job that builds everything, and what starts it: the daily schedule, and a sensor that
+notices new or changed extract files."""
+
+import datetime as dt
+import hashlib
+import json
+from zoneinfo import ZoneInfo
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
     RunConfig,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
     define_asset_job,
     schedule,
+    sensor,
 )
 
+from dagster_project import settings
 from dagster_project.defs.dbt_models import DBT_ASSETS_NAME, ReportDateConfig
+from dagster_project.extracts import ENTITIES, list_extract_files
 
 AS_OF_DATE_TAG = "as_of_date"
+TRIGGER_TAG = "trigger"
 
 inactive_customer_reports_job = define_asset_job(
     name="inactive_customer_reports",
     selection=AssetSelection.all(),
-    description="Loads the extracts, builds the dbt models and publishes both reports.",
+    description="Loads the extracts, builds the dbt models and publishes the reports.",
 )
 
 
@@ -25,16 +42,72 @@ def report_run_config(as_of_date: str) -> RunConfig:
     return RunConfig(ops={DBT_ASSETS_NAME: ReportDateConfig(as_of_date=as_of_date)})
 
 
-@schedule(
-    job=inactive_customer_reports_job,
-    cron_schedule="0 6 * * *",
-    execution_timezone="UTC",
-    description="Every day at 06:00 UTC, the reports as of that day.",
-)
-def daily_reports_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    as_of_date = context.scheduled_execution_time.date().isoformat()
-    return RunRequest(
-        run_key=as_of_date,
-        run_config=report_run_config(as_of_date),
-        tags={AS_OF_DATE_TAG: as_of_date},
+def build_daily_schedule(cron: str, timezone: str) -> ScheduleDefinition:
+    """The daily run, with the scheduled day as the as-of date."""
+
+    @schedule(
+        name="daily_reports_schedule",
+        job=inactive_customer_reports_job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"The reports as of the scheduled day, at '{cron}' ({timezone}).",
     )
+    def daily_reports_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        as_of_date = context.scheduled_execution_time.date().isoformat()
+        return RunRequest(
+            run_key=as_of_date,
+            run_config=report_run_config(as_of_date),
+            tags={AS_OF_DATE_TAG: as_of_date, TRIGGER_TAG: "schedule"},
+        )
+
+    return daily_reports_schedule
+
+
+def extract_listing() -> dict[str, list[int]]:
+    """Every extract file of RAW_DATA_DIR (and mapping file) with its size and modification
+    time: what the sensor compares between evaluations."""
+    raw_data_dir = settings.raw_data_dir()
+    listing = {}
+    for entity in ENTITIES.values():
+        folder = raw_data_dir / entity.name
+        paths = list_extract_files(folder) + sorted(folder.glob("_mapping.toml"))
+        for path in paths:
+            stat = path.stat()
+            listing[f"{entity.name}/{path.name}"] = [stat.st_size, stat.st_mtime_ns]
+    return listing
+
+
+def build_new_extracts_sensor(timezone: str) -> SensorDefinition:
+    """Starts a run, as of today, when extract files appear or change in RAW_DATA_DIR."""
+
+    @sensor(
+        name="new_extracts_sensor",
+        job=inactive_customer_reports_job,
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Runs the pipeline when new or changed extract files appear.",
+    )
+    def new_extracts_sensor(context: SensorEvaluationContext):
+        listing = extract_listing()
+        previous = json.loads(context.cursor) if context.cursor else {}
+        changed = sorted(name for name, stat in listing.items() if previous.get(name) != stat)
+        cursor = json.dumps(listing, sort_keys=True)
+        if not changed:
+            return SensorResult(
+                skip_reason=SkipReason("No new or changed extract files"), cursor=cursor
+            )
+        as_of_date = dt.datetime.now(ZoneInfo(timezone)).date().isoformat()
+        context.log.info(f"New or changed extract files: {', '.join(changed)}")
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    run_key=hashlib.sha256(cursor.encode()).hexdigest()[:16],
+                    run_config=report_run_config(as_of_date),
+                    tags={AS_OF_DATE_TAG: as_of_date, TRIGGER_TAG: "new_extracts"},
+                )
+            ],
+            cursor=cursor,
+        )
+
+    return new_extracts_sensor

@@ -72,10 +72,10 @@ def run_pipeline(
     """Every asset materialized by the run the daily schedule asks for on `as_of_date`."""
     from dagster import DagsterInstance, build_schedule_context, materialize
     from dagster_dbt import DbtCliResource
-    from dagster_duckdb import DuckDBResource
 
     from dagster_project.dbt_project import dbt_project
     from dagster_project.definitions import defs
+    from dagster_project.defs.warehouse import WarehouseResource
 
     scheduled = dt.datetime.combine(as_of_date, dt.time(6, 0), tzinfo=dt.UTC)
     schedule = defs.resolve_schedule_def("daily_reports_schedule")
@@ -92,7 +92,7 @@ def run_pipeline(
             result = materialize(
                 defs.assets,
                 resources={
-                    "warehouse": DuckDBResource(database=str(warehouse)),
+                    "warehouse": WarehouseResource(database=str(warehouse)),
                     "dbt": DbtCliResource(project_dir=dbt_project),
                 },
                 run_config=request.run_config,

@@ -14,12 +14,11 @@ from dagster_dbt import (
     DbtCliResource,
     dbt_assets,
 )
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from dagster_project import settings
 from dagster_project.dbt_project import dbt_project
-from dagster_project.defs.warehouse import WAREHOUSE_POOL
+from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 DBT_ASSETS_NAME = "dbt_models"
 
@@ -55,7 +54,7 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
 
 
 @contextlib.contextmanager
-def _warehouse_env(warehouse: DuckDBResource) -> Iterator[None]:
+def _warehouse_env(warehouse: WarehouseResource) -> Iterator[None]:
     """Hands the dbt process the warehouse resource's file, absolute, as its profile reads it
     (dbt runs in the dbt project folder, where a relative path would mean another file)."""
     previous = os.environ.get("WAREHOUSE_PATH")
@@ -84,7 +83,7 @@ def _warehouse_env(warehouse: DuckDBResource) -> Iterator[None]:
 def dbt_models(
     context: AssetExecutionContext,
     dbt: DbtCliResource,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
     config: ReportDateConfig,
 ):
     as_of_date = config.resolve()

@@ -24,10 +24,9 @@ from dagster import (
     multi_asset,
 )
 from dagster import MetadataValue as MV
-from dagster_duckdb import DuckDBResource
 
 from dagster_project import settings
-from dagster_project.defs.warehouse import WAREHOUSE_POOL
+from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 REPORT_TABLES = ("customer_activity_report", "customer_item_activity_report")
 CALL_LIST_TABLE = "inactive_customer_call_list"
@@ -165,7 +164,7 @@ def _activity_metadata(con) -> dict:
     # One step publishes everything through one connection to the warehouse.
     pool=WAREHOUSE_POOL,
 )
-def published_reports(context: AssetExecutionContext, warehouse: DuckDBResource):
+def published_reports(context: AssetExecutionContext, warehouse: WarehouseResource):
     reports_dir = settings.reports_dir()
     selected = context.selected_asset_keys
     with warehouse.get_connection() as con:

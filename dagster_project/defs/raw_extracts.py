@@ -20,10 +20,9 @@ from dagster import (
     multi_asset,
 )
 from dagster import MetadataValue as MV
-from dagster_duckdb import DuckDBResource
 
 from dagster_project import settings
-from dagster_project.defs.warehouse import WAREHOUSE_POOL
+from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 from dagster_project.extracts import (
     ENTITIES,
     LOAD_LEDGER_TABLE,
@@ -111,7 +110,7 @@ def _orders_arriving_check(con, key: AssetKey) -> AssetCheckResult:
     # One step loads every entity, so the loads never compete for the warehouse file.
     pool=WAREHOUSE_POOL,
 )
-def raw_extracts(context: AssetExecutionContext, warehouse: DuckDBResource):
+def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
     raw_data_dir = settings.raw_data_dir()
     load_settings = LoadSettings.from_env()
     with warehouse.get_connection() as con:

@@ -5,15 +5,59 @@ steps (extracts, then dbt, then publishing), and the raw extracts load in one st
 every step that opens the warehouse claims a slot in the `duckdb_warehouse` pool, which the
 shipped instance configuration (`.dagster_home/dagster.yaml`) limits to one. Whatever executor a
 user picks, two steps never hold the file at once.
+
+A process outside Dagster can still hold the file (a DuckDB shell, a BI tool pointed at the
+warehouse instead of the published copy): then a step waits, saying who holds it, and tries
+again, rather than failing at once.
 """
 
+import contextlib
+import re
+import time
+from collections.abc import Iterator
+
+import duckdb
+from dagster import get_dagster_logger
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from dagster_project import settings
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
-def warehouse_resource() -> DuckDBResource:
-    # DuckDBResource retries the connection with backoff while another process holds the file.
-    return DuckDBResource(database=str(settings.warehouse_path()))
+class WarehouseResource(DuckDBResource):
+    """DuckDB's warehouse file, opened for writing; waits while another process holds it."""
+
+    lock_wait_seconds: float = Field(
+        default=600, description="How long to wait for another process to release the file."
+    )
+
+    @contextlib.contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + self.lock_wait_seconds
+        delay = 1.0
+        while True:
+            try:
+                con = duckdb.connect(self.database, config=dict(self.connection_config))
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() + delay > deadline:
+                    raise
+                holder = re.search(r"\(PID (\d+)\)", str(error))
+                get_dagster_logger().warning(
+                    f"The warehouse {self.database} is held by another process"
+                    + (f" (PID {holder.group(1)})" if holder else "")
+                    + f"; trying again in {delay:.0f} s. BI tools and shells should read "
+                    "the published copy (REPORTS_DIR/reports.duckdb) instead."
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def warehouse_resource() -> WarehouseResource:
+    return WarehouseResource(database=str(settings.warehouse_path()))

@@ -58,19 +58,11 @@ def _replace_atomically(write, destination: Path) -> None:
     os.replace(partial, destination)
 
 
-def publish_parquet(con, table: str, destination: Path) -> None:
+def publish_copy(con, table: str, destination: Path, copy_options: str) -> None:
+    """Writes `table` to `destination` with DuckDB's COPY (e.g. `format parquet`)."""
     _replace_atomically(
         lambda partial: con.execute(
-            f"copy (select * from {table}) to {_sql_path(partial)} (format parquet)"
-        ),
-        destination,
-    )
-
-
-def publish_csv(con, table: str, destination: Path) -> None:
-    _replace_atomically(
-        lambda partial: con.execute(
-            f"copy (select * from {table}) to {_sql_path(partial)} (format csv, header true)"
+            f"copy (select * from {table}) to {_sql_path(partial)} ({copy_options})"
         ),
         destination,
     )
@@ -172,7 +164,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             if key not in selected:
                 continue
             destination = reports_dir / f"{table}.parquet"
-            publish_parquet(con, f"reports.{table}", destination)
+            publish_copy(con, f"reports.{table}", destination, "format parquet")
             (rows,) = con.execute(f"select count(*) from reports.{table}").fetchone()
             metadata = {"dagster/row_count": rows, "path": MV.path(str(destination))}
             if table == "customer_activity_report":
@@ -196,7 +188,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
 
         if CALL_LIST_KEY in selected:
             destination = reports_dir / CALL_LIST_FILE
-            publish_csv(con, f"reports.{CALL_LIST_TABLE}", destination)
+            publish_copy(con, f"reports.{CALL_LIST_TABLE}", destination, "format csv, header true")
             (rows,) = con.execute(f"select count(*) from reports.{CALL_LIST_TABLE}").fetchone()
             context.log.info(f"Published {rows} inactive customers to {destination}")
             yield MaterializeResult(

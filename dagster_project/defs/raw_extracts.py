@@ -9,6 +9,7 @@ or in quarantine (`raw.rejected_rows`), never lost and never twice.
 import datetime as dt
 
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -63,6 +64,26 @@ def _orders_arriving_check(con, key: AssetKey) -> AssetCheckResult:
             "newest_orders_extract_loaded_at": str(newest),
             "hours_since": round(age.total_seconds() / 3600, 1) if age else -1.0,
             "max_age_hours": settings.extract_max_age_hours(),
+        },
+    )
+
+
+def _reconciliation_check(con, entity, key: AssetKey) -> AssetCheckResult:
+    per_file = reconcile(con, entity)
+    unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=RECONCILIATION_CHECK,
+        passed=not unbalanced,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "files": len(per_file),
+            "unbalanced_files": len(unbalanced),
+            "per_file": MV.md(
+                _markdown_table(
+                    ("file", "rows read", "loaded", "quarantined"), unbalanced or per_file
+                )
+            ),
         },
     )
 
@@ -162,29 +183,20 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                     ),
                 },
             )
-            yield AssetCheckResult(
-                asset_key=key,
-                check_name=FILES_PRESENT_CHECK,
-                passed=not result.missing,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"files_missing": MV.json(list(result.missing))},
-            )
-            if entity.name == "orders":
-                yield _orders_arriving_check(con, key)
-            per_file = reconcile(con, entity)
-            unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]
-            yield AssetCheckResult(
-                asset_key=key,
-                check_name=RECONCILIATION_CHECK,
-                passed=not unbalanced,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={
-                    "files": len(per_file),
-                    "unbalanced_files": len(unbalanced),
-                    "per_file": MV.md(
-                        _markdown_table(
-                            ("file", "rows read", "loaded", "quarantined"), unbalanced or per_file
-                        )
-                    ),
-                },
+            checks = [
+                AssetCheckResult(
+                    asset_key=key,
+                    check_name=FILES_PRESENT_CHECK,
+                    passed=not result.missing,
+                    severity=AssetCheckSeverity.WARN,
+                    metadata={"files_missing": MV.json(list(result.missing))},
+                ),
+                *([_orders_arriving_check(con, key)] if entity.name == "orders" else []),
+                _reconciliation_check(con, entity, key),
+            ]
+            # A user may materialize an asset without some of its checks.
+            yield from (
+                check
+                for check in checks
+                if AssetCheckKey(key, check.check_name) in context.selected_asset_check_keys
             )

@@ -5,13 +5,15 @@ number of `.csv` (UTF-8, header row, comma) and `.parquet` files, read together.
 case-insensitively with surrounding spaces ignored; extra columns are ignored. Identifiers are text
 and are kept as written (`00042` is not `42`).
 
-A load reads every file of the entity, checks each value against the contract and replaces
-`raw.<entity>` in one transaction, so readers see the old table or the new one, never a mix. Each
-row keeps the file it came from and its line in that file: the dbt models need the file name to
-pick the latest version of a re-sent order, and people need both to trace a number back to a source.
+A load reads the new and changed files of the entity (the ledger `raw.load_ledger` knows the
+others) and loads each in its own transaction: its good rows replace what the same file loaded
+before in `raw.<entity>`, its bad rows go to quarantine (`raw.rejected_rows`) with the rule they
+break, and the ledger records it. Each row keeps the file it came from and its line in that file:
+the dbt models need the file name to pick the latest version of a re-sent order, and people need
+both to trace a number back to a source.
 
-A value that breaks the contract stops the load with an `ExtractError` naming the file, line and
-column; nothing of that entity is replaced.
+A file-level problem (a missing column, an unreadable file, too many bad rows) raises an
+`ExtractError` naming the file; nothing of that file is loaded.
 """
 
 from __future__ import annotations
@@ -197,8 +199,9 @@ create table if not exists {REJECTED_ROWS_TABLE} (
     entity varchar not null,
     source_file varchar not null,
     source_line integer not null,
-    raw_record varchar,          -- the row as read: a JSON object of header -> text, or the
-                                 -- JSON list of fields of a record with the wrong field count
+    raw_record varchar,          -- the row as read: a JSON object of header -> value (text from
+                                 -- CSV, typed from Parquet), or the JSON list of the fields of a
+                                 -- record with the wrong number of fields
     rule varchar not null,       -- the first rule the row breaks
     message varchar not null,    -- every problem of the row, readable
     loaded_at timestamp with time zone not null
@@ -513,8 +516,10 @@ def _read_file_as_text(
         con.execute(f"update {scratch} set _line = rowid + 1")
         return _FileRead(headers, list(headers), header_for, mapping, accepted, [])
 
+    # DuckDB lists one reject per missing field: one record is one line here.
     rejects = con.execute(
-        "select line, error_type, error_message from _csv_rejects order by line"
+        "select line, any_value(error_type), any_value(error_message) from _csv_rejects "
+        "group by line order by line"
     ).fetchall()
     if not rejects and line_count == skip + accepted + 1:
         con.execute(f"update {scratch} set _line = rowid + {skip + 2}")
@@ -524,7 +529,9 @@ def _read_file_as_text(
     # numbers any more, so the file is read once more, record by record, for the exact lines.
     good_lines, malformed = [], []
     for line, fields in _csv_records(path, skip):
-        if len(fields) == len(headers):
+        # A trailing delimiter (one extra, empty field) is common in exports; DuckDB reads such
+        # a record as fitting, and so does this count.
+        if len(fields) == len(headers) or fields[len(headers) :] == [""]:
             good_lines.append(line)
         else:
             malformed.append(
@@ -677,6 +684,27 @@ def _load_file(
 ) -> FileLoad:
     """Loads one file atomically: its rows replace whatever it contributed before, its bad rows
     go to quarantine, and the ledger records it, in one transaction or not at all."""
+    try:
+        return _check_and_write_file(
+            con, entity, path, content_sha256, loaded_at, settings, mapping
+        )
+    finally:
+        # Whatever happened, the file's working tables go.
+        con.execute(f"drop table if exists _reading_{entity.name}")
+        con.execute(f"drop table if exists _checked_{entity.name}")
+
+
+def _check_and_write_file(
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    content_sha256: str,
+    loaded_at: dt.datetime,
+    settings: LoadSettings,
+    mapping: SourceMapping,
+) -> FileLoad:
+    """Reads and checks one file, then writes its rows, quarantine and ledger entry in one
+    transaction."""
     scratch, checked = f"_reading_{entity.name}", f"_checked_{entity.name}"
     read = _read_file_as_text(con, entity, path, scratch, mapping)
     text_columns = ", ".join(_quote(c) for c in read.columns)
@@ -775,9 +803,6 @@ def _load_file(
     except BaseException:
         con.execute("rollback")
         raise
-    finally:
-        con.execute(f"drop table if exists {scratch}")
-        con.execute(f"drop table if exists {checked}")
     return FileLoad(path.name, read.records_read, rows_loaded, quarantined)
 
 

@@ -1,10 +1,14 @@
 """Loading raw extract files (CSV and Parquet) into raw.<entity> with real DuckDB.
 
 Each test writes a few small files into tmp_path, loads them with `load_entity` and checks the
-exact rows loaded or the exact `ExtractError` message.
+exact rows loaded, the exact rows quarantined in raw.rejected_rows, the ledger, or the exact
+`ExtractError` message. Tests about quarantining lift the quarantine share limit (`LOOSE`); the
+limit itself has tests of its own with the default settings.
 """
 
 import datetime as dt
+import hashlib
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +24,7 @@ from dagster_project.extracts import (
     LoadSettings,
     load_entity,
     quarantine_counts,
+    reconcile,
 )
 
 D = dt.date.fromisoformat
@@ -28,6 +33,8 @@ HEADER = "order_id,order_date,customer_id,item_id,quantity,amount,line_number,or
 ORDERS_ALLOWED = "one of invoice, sales_receipt, credit_memo, refund, void"
 DATE_EXPECTED = "a date such as 2024-03-01 (or a timestamp whose date part counts)"
 NUMBER_EXPECTED = "a number with at most 4 decimals, such as 12.50 or -3"
+# Every row may be quarantined without failing the file.
+LOOSE = LoadSettings(max_quarantine_share=1.0)
 
 
 @pytest.fixture
@@ -55,9 +62,18 @@ def write_parquet(con, path: Path, select_sql: str) -> Path:
 
 
 def load(
-    con, raw_dir: Path, entity: str = "orders", settings: LoadSettings | None = None
+    con,
+    raw_dir: Path,
+    entity: str = "orders",
+    settings: LoadSettings | None = None,
+    loaded_at: dt.datetime = LOADED_AT,
 ) -> LoadResult:
-    return load_entity(con, ENTITIES[entity], raw_dir, loaded_at=LOADED_AT, settings=settings)
+    return load_entity(con, ENTITIES[entity], raw_dir, loaded_at=loaded_at, settings=settings)
+
+
+def record(*values: str | None) -> str:
+    """raw_record of an orders row read with HEADER: the JSON object of header -> raw text."""
+    return json.dumps(dict(zip(HEADER.split(","), values, strict=True)), separators=(",", ":"))
 
 
 def quarantined(con) -> list[tuple]:
@@ -80,9 +96,17 @@ def orders(con, columns: str = "* exclude (_loaded_at)") -> list[tuple]:
     return con.execute(f"select {columns} from raw.orders order by rowid").fetchall()
 
 
-def load_error(con, raw_dir: Path, entity: str = "orders") -> str:
+def full_ledger(con) -> list[tuple]:
+    return con.execute(
+        "select * exclude (source_path) from raw.load_ledger order by source_file"
+    ).fetchall()
+
+
+def load_error(
+    con, raw_dir: Path, entity: str = "orders", settings: LoadSettings | None = None
+) -> str:
     with pytest.raises(ExtractError) as excinfo:
-        load(con, raw_dir, entity)
+        load(con, raw_dir, entity, settings)
     return str(excinfo.value)
 
 
@@ -236,7 +260,7 @@ def test_a_row_breaking_several_rules_is_quarantined_once_with_every_problem(con
         "A1,2024-03-01,C1,I1,1,lots,,sale",
         "A2,2024-03-01,C1,I1,1,5,,",
     )
-    result = load(con, raw_dir, settings=LoadSettings(max_quarantine_share=1.0))
+    result = load(con, raw_dir, settings=LOOSE)
     assert result.loaded == (FileLoad("a.csv", 2, 1, 1),)
     assert orders(con, "order_id, _source_line") == [("A2", 3)]
     assert quarantined(con) == [
@@ -252,6 +276,175 @@ def test_a_row_breaking_several_rules_is_quarantined_once_with_every_problem(con
         )
     ]
     assert quarantine_counts(con, ENTITIES["orders"]) == {"invalid_number": 1}
+
+
+GOOD_ROWS = [
+    ("A1", D("2024-03-01"), "C1", "I1", Decimal("1"), Decimal("5"), None, None, "a.csv", 2),
+    ("A3", D("2024-03-02"), "C1", "I1", Decimal("2"), Decimal("7"), 1, "invoice", "a.csv", 4),
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "raw_values", "rule", "message"),
+    [
+        (
+            "A2,2024-03-01,C1,I1,1,5,,Refundd",
+            ("A2", "2024-03-01", "C1", "I1", "1", "5", None, "Refundd"),
+            "invalid_order_type",
+            f"column order_type: has 'Refundd', expected {ORDERS_ALLOWED}",
+        ),
+        (
+            "A2,2024-13-01,C1,I1,1,5,,",
+            ("A2", "2024-13-01", "C1", "I1", "1", "5", None, None),
+            "invalid_date",
+            f"column order_date: has '2024-13-01', expected {DATE_EXPECTED}",
+        ),
+        (
+            'A2,2024-03-01,C1,I1,1,"12,50",,',
+            ("A2", "2024-03-01", "C1", "I1", "1", "12,50", None, None),
+            "invalid_number",
+            f"column amount: has '12,50', expected {NUMBER_EXPECTED}",
+        ),
+        (
+            # Not rounded to 12.3457: a changed amount is not a parsed one.
+            "A2,2024-03-01,C1,I1,1,12.34567,,",
+            ("A2", "2024-03-01", "C1", "I1", "1", "12.34567", None, None),
+            "invalid_number",
+            f"column amount: has '12.34567', expected {NUMBER_EXPECTED}",
+        ),
+        (
+            # The message shows the trimmed value, the raw record the value as written.
+            " A2 ,2024-03-01,C1,I1, one ,5,,",
+            (" A2 ", "2024-03-01", "C1", "I1", " one ", "5", None, None),
+            "invalid_number",
+            f"column quantity: has 'one', expected {NUMBER_EXPECTED}",
+        ),
+        (
+            "A2,2024-03-01,C1,I1,1,5,first,",
+            ("A2", "2024-03-01", "C1", "I1", "1", "5", "first", None),
+            "invalid_integer",
+            "column line_number: has 'first', expected a whole number",
+        ),
+        (
+            # Not rounded to 4.
+            "A2,2024-03-01,C1,I1,1,5,3.5,",
+            ("A2", "2024-03-01", "C1", "I1", "1", "5", "3.5", None),
+            "invalid_integer",
+            "column line_number: has '3.5', expected a whole number",
+        ),
+        (
+            "A2,2024-03-01,  ,I1,1,5,,",
+            ("A2", "2024-03-01", "  ", "I1", "1", "5", None, None),
+            "missing_required_value",
+            "column customer_id: is empty, expected a value",
+        ),
+        (
+            'A2,"",C1,I1,1,5,,',
+            ("A2", None, "C1", "I1", "1", "5", None, None),
+            "missing_required_value",
+            f"column order_date: is empty, expected {DATE_EXPECTED}",
+        ),
+    ],
+)
+def test_a_row_breaking_one_rule_is_quarantined_and_the_others_load(
+    con, raw_dir, line, raw_values, rule, message
+):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        line,
+        "A3,2024-03-02,C1,I1,2,7,1,invoice",
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 3, 2, 1),)
+    assert (result.row_count, result.quarantined_count) == (2, 1)
+    assert orders(con) == GOOD_ROWS
+    assert quarantined(con) == [("orders", "a.csv", 3, record(*raw_values), rule, message)]
+    assert quarantine_counts(con, ENTITIES["orders"]) == {rule: 1}
+    assert con.execute(
+        "select count(*) from raw.rejected_rows "
+        "where loaded_at = timestamptz '2024-07-01 06:00:00+00'"
+    ).fetchall() == [(1,)]
+
+
+def test_the_first_rule_follows_the_contract_order_and_the_record_the_file_order(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        "Amount,order_type,ORDER_ID,order_date,customer_id,item_id,quantity",
+        "ten,invoice,A1,yesterday,C1,,1",
+        "5,void,A2,2024-03-01,C1,I1,1",
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 2, 1, 1),)
+    assert orders(con) == [
+        ("A2", D("2024-03-01"), "C1", "I1", Decimal("1"), Decimal("5"), None, "void", "a.csv", 3),
+    ]
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            2,
+            '{"Amount":"ten","order_type":"invoice","ORDER_ID":"A1","order_date":"yesterday",'
+            '"customer_id":"C1","item_id":null,"quantity":"1"}',
+            "invalid_date",
+            f"column order_date: has 'yesterday', expected {DATE_EXPECTED}; "
+            "column item_id: is empty, expected a value; "
+            f"column amount: has 'ten', expected {NUMBER_EXPECTED}",
+        )
+    ]
+    assert quarantine_counts(con, ENTITIES["orders"]) == {"invalid_date": 1}
+
+
+def test_parquet_rows_are_quarantined_with_their_row_number_and_typed_values(con, raw_dir):
+    write_parquet(
+        con,
+        raw_dir / "orders" / "a.parquet",
+        """
+        select * from (values
+            ('P1', date '2024-03-01', 'C1', 'I1', 2, 10.5::double, 'invoice'),
+            ('P2', date '2024-03-01', 'C1', 'I1', 2, 10.123456::double, 'invoice'),
+            ('P1', date '2024-03-01', 'C1', 'I1', 2, 10.5::double, 'invoice'),
+            (null, date '2024-03-01', 'C1', 'I1', 1, 1.0::double, 'sale')
+        ) as t(order_id, order_date, customer_id, item_id, quantity, amount, order_type)
+        """,
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.parquet", 4, 1, 3),)
+    assert orders(con) == [
+        ("P1", D("2024-03-01"), "C1", "I1", Decimal("2"), Decimal("10.5"), None, "invoice",
+         "a.parquet", 1),
+    ]  # fmt: skip
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.parquet",
+            2,
+            '{"order_id":"P2","order_date":"2024-03-01","customer_id":"C1","item_id":"I1",'
+            '"quantity":2,"amount":10.123456,"order_type":"invoice"}',
+            "invalid_number",
+            f"column amount: has '10.123456', expected {NUMBER_EXPECTED}",
+        ),
+        (
+            "orders",
+            "a.parquet",
+            3,
+            '{"order_id":"P1","order_date":"2024-03-01","customer_id":"C1","item_id":"I1",'
+            '"quantity":2,"amount":10.5,"order_type":"invoice"}',
+            "duplicate_line",
+            "the same values as line 1",
+        ),
+        (
+            "orders",
+            "a.parquet",
+            4,
+            '{"order_id":null,"order_date":"2024-03-01","customer_id":"C1","item_id":"I1",'
+            '"quantity":1,"amount":1.0,"order_type":"sale"}',
+            "missing_required_value",
+            "column order_id: is empty, expected a value; "
+            f"column order_type: has 'sale', expected {ORDERS_ALLOWED}",
+        ),
+    ]
 
 
 def test_a_file_with_too_many_bad_rows_fails_whole_and_lists_the_first_five(con, raw_dir):
@@ -274,6 +467,72 @@ def test_a_file_with_too_many_bad_rows_fails_whole_and_lists_the_first_five(con,
     assert orders(con) == []
     assert quarantined(con) == []
     assert con.execute("select count(*) from raw.load_ledger").fetchall() == [(0,)]
+
+
+def test_a_file_at_the_quarantine_share_loads_and_one_above_it_fails(con, raw_dir):
+    good = [f"A{i},2024-03-01,C1,I1,1,5,," for i in range(1, 99)]
+    short = "A100,2024-03-01,C1,I1,1,5,"
+    write_csv(raw_dir / "orders" / "a.csv", HEADER, *good, "A99,2024-03-01,C1,I1,1,5,,", short)
+    path = write_csv(
+        raw_dir / "orders" / "b.csv", HEADER, *good, "A99,2024-03-01,C1,I1,1,x,,", short
+    )
+    assert load_error(con, raw_dir) == (
+        f"{path}: 2 of 100 rows break the contract (2.0%), more than the 1.0% allowed "
+        "(QUARANTINE_MAX_SHARE); nothing of this file was loaded. First problems:\n"
+        f"{path}, line 100, column amount: has 'x', expected {NUMBER_EXPECTED}\n"
+        f"{path}, line 101, expected 8 fields, found 7"
+    )
+    # 1 of 100 is not more than 1%: a.csv loaded; nothing of b.csv did.
+    assert ledger(con) == [("a.csv", 100, 99, 1, None)]
+    assert con.execute("select _source_file, count(*) from raw.orders group by all").fetchall() == [
+        ("a.csv", 99)
+    ]
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            101,
+            '["A100", "2024-03-01", "C1", "I1", "1", "5", ""]',
+            "wrong_field_count",
+            "expected 8 fields, found 7",
+        ),
+    ]
+
+
+def test_the_allowed_share_is_a_setting_and_problems_are_listed_in_line_order(con, raw_dir):
+    path = write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,C1,I1,1,5,,",
+        "A3,2024-03-01,C1,I1,1,5,",
+        "A4,someday,,I1,1,5,,",
+    )
+    assert load_error(con, raw_dir, settings=LoadSettings(max_quarantine_share=0.25)) == (
+        f"{path}: 2 of 4 rows break the contract (50.0%), more than the 25.0% allowed "
+        "(QUARANTINE_MAX_SHARE); nothing of this file was loaded. First problems:\n"
+        f"{path}, line 4, expected 8 fields, found 7\n"
+        f"{path}, line 5, column order_date: has 'someday', expected {DATE_EXPECTED}; "
+        "column customer_id: is empty, expected a value"
+    )
+    assert (orders(con), quarantined(con), ledger(con)) == ([], [], [])
+    result = load(con, raw_dir, settings=LoadSettings(max_quarantine_share=0.5))
+    assert result.loaded == (FileLoad("a.csv", 4, 2, 2),)
+
+
+def test_a_loaded_file_changed_into_a_failing_one_keeps_what_it_loaded_before(con, raw_dir):
+    write_csv(raw_dir / "orders" / "a.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    path = write_csv(raw_dir / "orders" / "b.csv", HEADER, "B1,2024-03-02,C1,I1,1,5,,")
+    load(con, raw_dir)
+    before = (orders(con), quarantined(con), full_ledger(con))
+
+    write_csv(path, HEADER, "B1,2024-03-02,C1,I1,1,5,,", "B2,2024-03-0x,C1,I1,1,5,,")
+    assert load_error(con, raw_dir) == (
+        f"{path}: 1 of 2 rows break the contract (50.0%), more than the 1.0% allowed "
+        "(QUARANTINE_MAX_SHARE); nothing of this file was loaded. First problems:\n"
+        f"{path}, line 3, column order_date: has '2024-03-0x', expected {DATE_EXPECTED}"
+    )
+    assert (orders(con), quarantined(con), full_ledger(con)) == before
 
 
 def test_missing_required_columns_are_named_with_the_header_found(con, raw_dir):
@@ -344,6 +603,22 @@ def test_missing_optional_entity_folder_gives_an_empty_table(con, raw_dir, entit
         *columns, "_source_file", "_source_line", "_loaded_at",
     ]  # fmt: skip
     assert con.execute(f"select count(*) from raw.{entity}").fetchall() == [(0,)]
+    assert (quarantined(con), ledger(con)) == ([], [])
+
+
+def test_an_optional_folder_gone_after_a_load_keeps_its_table_and_reports_its_files(con, raw_dir):
+    path = write_csv(raw_dir / "items" / "items.csv", "item_id,item_name", "I1,Widget")
+    load(con, raw_dir, "items")
+    path.unlink()
+    path.parent.rmdir()
+    result = load(con, raw_dir, "items", loaded_at=LOADED_AT + dt.timedelta(days=1))
+    assert result == LoadResult(
+        "items", "raw.items", files=(), loaded=(), unchanged=(), missing=("items.csv",)
+    )
+    assert con.execute("select * exclude (_loaded_at) from raw.items").fetchall() == [
+        ("I1", "Widget", None, "items.csv", 2)
+    ]
+    assert ledger(con) == [("items.csv", 1, 1, 0, LOADED_AT + dt.timedelta(days=1))]
 
 
 def test_customers_billing_cycle_is_checked_and_stored_lower_case(con, raw_dir):
@@ -371,63 +646,156 @@ def test_customers_billing_cycle_is_checked_and_stored_lower_case(con, raw_dir):
 
 
 def test_a_bad_file_stops_the_load_and_keeps_the_files_before_it(con, raw_dir):
-    write_csv(raw_dir / "orders" / "a.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,C1,I1,1,5,,sale",
+    )
     path = write_csv(raw_dir / "orders" / "b.csv", "order_id,order_date", "B1,2024-03-02")
     write_csv(raw_dir / "orders" / "c.csv", HEADER, "C1,2024-03-03,C1,I1,1,5,,")
-    assert load_error(con, raw_dir) == (
+    assert load_error(con, raw_dir, settings=LOOSE) == (
         f"{path}: missing required column(s) customer_id, item_id, quantity, amount "
         "(header has: order_id, order_date)"
     )
-    assert orders(con, "order_id, _source_file") == [("A1", "a.csv")]
-    assert ledger(con) == [("a.csv", 1, 1, 0, None)]
+    # a.csv was committed before b.csv failed; b.csv and c.csv loaded nothing.
+    assert orders(con, "order_id, _source_file, _source_line") == [("A1", "a.csv", 2)]
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            3,
+            record("A2", "2024-03-01", "C1", "I1", "1", "5", None, "sale"),
+            "invalid_order_type",
+            f"column order_type: has 'sale', expected {ORDERS_ALLOWED}",
+        )
+    ]
+    assert ledger(con) == [("a.csv", 2, 1, 1, None)]
 
     write_csv(path, HEADER, "B1,2024-03-02,C1,I1,1,5,,")
-    result = load(con, raw_dir)
-    assert [f.source_file for f in result.loaded] == ["b.csv", "c.csv"]
-    assert result.unchanged == ("a.csv",)
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result == LoadResult(
+        entity="orders",
+        table="raw.orders",
+        files=("a.csv", "b.csv", "c.csv"),
+        loaded=(FileLoad("b.csv", 1, 1, 0), FileLoad("c.csv", 1, 1, 0)),
+        unchanged=("a.csv",),
+        missing=(),
+    )
     assert orders(con, "order_id, _source_file") == [
         ("A1", "a.csv"),
         ("B1", "b.csv"),
         ("C1", "c.csv"),
+    ]
+    assert ledger(con) == [
+        ("a.csv", 2, 1, 1, None),
+        ("b.csv", 1, 1, 0, None),
+        ("c.csv", 1, 1, 0, None),
     ]
 
 
 def test_loading_the_same_files_again_reads_nothing_and_changes_nothing(con, raw_dir):
     write_csv(raw_dir / "orders" / "a.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
     write_csv(raw_dir / "orders" / "b.csv", HEADER, "B1,2024-03-02,C1,I1,1,5,,", "B1,x,C1,I1,1,5,,")
-    first = load(con, raw_dir, settings=LoadSettings(max_quarantine_share=1.0))
-    tables = (orders(con), quarantined(con), ledger(con))
-    again = load(con, raw_dir, settings=LoadSettings(max_quarantine_share=1.0))
-    assert [f.source_file for f in first.loaded] == ["a.csv", "b.csv"]
-    assert (again.loaded, again.unchanged, again.missing) == ((), ("a.csv", "b.csv"), ())
-    assert (orders(con), quarantined(con), ledger(con)) == tables
+    first = load(con, raw_dir, settings=LOOSE)
+    assert first.loaded == (FileLoad("a.csv", 1, 1, 0), FileLoad("b.csv", 2, 1, 1))
+    tables = (
+        orders(con, "*"),
+        con.execute("select * from raw.rejected_rows order by source_line").fetchall(),
+        con.execute("select * from raw.load_ledger order by source_file").fetchall(),
+    )
+
+    again = load(con, raw_dir, settings=LOOSE, loaded_at=LOADED_AT + dt.timedelta(days=1))
+
+    assert again == LoadResult(
+        entity="orders",
+        table="raw.orders",
+        files=("a.csv", "b.csv"),
+        loaded=(),
+        unchanged=("a.csv", "b.csv"),
+        missing=(),
+    )
+    assert (again.row_count, again.quarantined_count, again.rows_per_file) == (0, 0, {})
+    assert (
+        orders(con, "*"),
+        con.execute("select * from raw.rejected_rows order by source_line").fetchall(),
+        con.execute("select * from raw.load_ledger order by source_file").fetchall(),
+    ) == tables
 
 
 def test_a_file_changed_under_the_same_name_replaces_what_it_loaded(con, raw_dir):
-    settings = LoadSettings(max_quarantine_share=1.0)
     path = write_csv(
         raw_dir / "orders" / "a.csv",
         HEADER,
         "A1,2024-03-01,C1,I1,1,5,,",
         "A2,2024-03-0x,C1,I1,1,5,,",
     )
-    load(con, raw_dir, settings=settings)
-    assert len(quarantined(con)) == 1
+    write_csv(raw_dir / "orders" / "b.csv", HEADER, "B1,2024-03-02,C1,I1,1,5,,")
+    load(con, raw_dir, settings=LOOSE)
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            3,
+            record("A2", "2024-03-0x", "C1", "I1", "1", "5", None, None),
+            "invalid_date",
+            f"column order_date: has '2024-03-0x', expected {DATE_EXPECTED}",
+        )
+    ]
     before = path.stat()
-    # The same size: only the content hash tells the new version from the old.
-    write_csv(path, HEADER, "A1,2024-03-01,C1,I1,1,7,,", "A3,2024-03-04,C1,I1,1,5,,")
+    # The same size: only the content hash tells the new version from the old, and the new
+    # modification time makes the loader look at it.
+    write_csv(path, HEADER, "A1,2024-03-01,C1,I1,1,7,,", "A3,2024-03-01,C1,I1,1,y,,")
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
     assert path.stat().st_size == before.st_size
+    later = LOADED_AT + dt.timedelta(days=1)
 
-    result = load(con, raw_dir, settings=settings)
+    result = load(con, raw_dir, settings=LOOSE, loaded_at=later)
 
-    assert result.loaded == (FileLoad("a.csv", 2, 2, 0),)
-    assert orders(con, "order_id, amount, _source_line") == [
-        ("A1", Decimal(7), 2),
-        ("A3", Decimal(5), 3),
+    assert (result.loaded, result.unchanged, result.missing) == (
+        (FileLoad("a.csv", 2, 1, 1),),
+        ("b.csv",),
+        (),
+    )
+    assert orders(con, "order_id, amount, _source_file, _source_line, _loaded_at") == [
+        ("B1", Decimal(5), "b.csv", 2, LOADED_AT),
+        ("A1", Decimal(7), "a.csv", 2, later),
     ]
-    assert quarantined(con) == []
-    assert ledger(con) == [("a.csv", 2, 2, 0, None)]
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            3,
+            record("A3", "2024-03-01", "C1", "I1", "1", "y", None, None),
+            "invalid_number",
+            f"column amount: has 'y', expected {NUMBER_EXPECTED}",
+        )
+    ]
+    assert full_ledger(con)[0] == (
+        "orders",
+        "a.csv",
+        before.st_size,
+        before.st_mtime_ns + 1_000_000_000,
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        "{}",
+        2,
+        1,
+        1,
+        later,
+        None,
+    )
+    assert full_ledger(con)[1][1:] == (
+        "b.csv",
+        (raw_dir / "orders" / "b.csv").stat().st_size,
+        (raw_dir / "orders" / "b.csv").stat().st_mtime_ns,
+        hashlib.sha256((raw_dir / "orders" / "b.csv").read_bytes()).hexdigest(),
+        "{}",
+        1,
+        1,
+        0,
+        LOADED_AT,
+        None,
+    )
 
 
 def test_a_file_touched_without_a_change_is_not_read_again(con, raw_dir):
@@ -435,28 +803,77 @@ def test_a_file_touched_without_a_change_is_not_read_again(con, raw_dir):
     load(con, raw_dir)
     before = path.stat()
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
-    result = load(con, raw_dir)
+    result = load(con, raw_dir, loaded_at=LOADED_AT + dt.timedelta(days=1))
     assert (result.loaded, result.unchanged) == ((), ("a.csv",))
-    assert con.execute("select modified_at_ns from raw.load_ledger").fetchall() == [
-        (before.st_mtime_ns + 1_000_000_000,)
+    assert con.execute("select modified_at_ns, loaded_at from raw.load_ledger").fetchall() == [
+        (before.st_mtime_ns + 1_000_000_000, LOADED_AT)
     ]
+    assert orders(con, "order_id, _loaded_at") == [("A1", LOADED_AT)]
 
 
 def test_a_file_gone_from_the_folder_keeps_its_rows_and_is_reported(con, raw_dir):
-    first = write_csv(raw_dir / "orders" / "a.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    first = write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,,I1,1,5,,",
+    )
     write_csv(raw_dir / "orders" / "b.csv", HEADER, "B1,2024-03-02,C1,I1,1,5,,")
-    load(con, raw_dir)
+    load(con, raw_dir, settings=LOOSE)
     kept = first.read_bytes()
     first.unlink()
-    result = load(con, raw_dir)
-    assert (result.loaded, result.unchanged, result.missing) == ((), ("b.csv",), ("a.csv",))
+    gone_at = LOADED_AT + dt.timedelta(days=1)
+    result = load(con, raw_dir, settings=LOOSE, loaded_at=gone_at)
+    assert result == LoadResult(
+        entity="orders",
+        table="raw.orders",
+        files=("b.csv",),
+        loaded=(),
+        unchanged=("b.csv",),
+        missing=("a.csv",),
+    )
     assert orders(con, "order_id, _source_file") == [("A1", "a.csv"), ("B1", "b.csv")]
-    assert ledger(con) == [("a.csv", 1, 1, 0, LOADED_AT), ("b.csv", 1, 1, 0, None)]
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            3,
+            record("A2", "2024-03-01", None, "I1", "1", "5", None, None),
+            "missing_required_value",
+            "column customer_id: is empty, expected a value",
+        )
+    ]
+    assert ledger(con) == [("a.csv", 2, 1, 1, gone_at), ("b.csv", 1, 1, 0, None)]
+
+    # Still gone a day later: reported again, missing since the first run that missed it.
+    still = load(con, raw_dir, settings=LOOSE, loaded_at=gone_at + dt.timedelta(days=1))
+    assert still.missing == ("a.csv",)
+    assert ledger(con) == [("a.csv", 2, 1, 1, gone_at), ("b.csv", 1, 1, 0, None)]
 
     first.write_bytes(kept)
-    back = load(con, raw_dir)
+    back = load(con, raw_dir, settings=LOOSE)
     assert (back.loaded, back.unchanged, back.missing) == ((), ("a.csv", "b.csv"), ())
-    assert ledger(con) == [("a.csv", 1, 1, 0, None), ("b.csv", 1, 1, 0, None)]
+    assert ledger(con) == [("a.csv", 2, 1, 1, None), ("b.csv", 1, 1, 0, None)]
+    assert len(quarantined(con)) == 1
+
+
+def test_a_file_back_with_other_content_is_loaded_again(con, raw_dir):
+    path = write_csv(raw_dir / "orders" / "a.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    write_csv(raw_dir / "orders" / "b.csv", HEADER, "B1,2024-03-02,C1,I1,1,5,,")
+    load(con, raw_dir)
+    path.unlink()
+    assert load(con, raw_dir).missing == ("a.csv",)
+    write_csv(path, HEADER, "A9,2024-03-09,C1,I1,1,5,,", "A8,2024-03-08,C1,I1,1,5,,")
+    result = load(con, raw_dir)
+    assert (result.loaded, result.unchanged, result.missing) == (
+        (FileLoad("a.csv", 2, 2, 0),),
+        ("b.csv",),
+        (),
+    )
+    assert con.execute(
+        "select order_id, _source_file, _source_line from raw.orders order by all"
+    ).fetchall() == [("A8", "a.csv", 3), ("A9", "a.csv", 2), ("B1", "b.csv", 2)]
+    assert ledger(con) == [("a.csv", 2, 2, 0, None), ("b.csv", 1, 1, 0, None)]
 
 
 def test_text_file_named_parquet_cannot_be_read(con, raw_dir):
@@ -534,3 +951,272 @@ def test_a_utf8_byte_order_mark_does_not_hide_the_first_column(con, raw_dir):
     )
     load(con, raw_dir)
     assert orders(con, "order_id, _source_line") == [("1", 2)]
+
+
+def test_a_line_repeating_an_earlier_one_is_quarantined_and_the_first_stays(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,C1,I1,1,5,,",
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A1 ,2024-03-01,C1,I1,1,5,,",  # not the same text: loads, as another A1 line
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A9,2024-03-0x,C1,I1,1,5,,",
+        "A9,2024-03-0x,C1,I1,1,5,,",
+    )
+    # The same line in another file is no duplicate: a later file may re-send an order.
+    write_csv(raw_dir / "orders" / "b.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 7, 3, 4), FileLoad("b.csv", 1, 1, 0))
+    assert orders(con, "order_id, _source_file, _source_line") == [
+        ("A1", "a.csv", 2),
+        ("A2", "a.csv", 3),
+        ("A1", "a.csv", 5),
+        ("A1", "b.csv", 2),
+    ]
+    a1 = record("A1", "2024-03-01", "C1", "I1", "1", "5", None, None)
+    a9 = record("A9", "2024-03-0x", "C1", "I1", "1", "5", None, None)
+    bad_date = f"column order_date: has '2024-03-0x', expected {DATE_EXPECTED}"
+    assert quarantined(con) == [
+        ("orders", "a.csv", 4, a1, "duplicate_line", "the same values as line 2"),
+        ("orders", "a.csv", 6, a1, "duplicate_line", "the same values as line 2"),
+        ("orders", "a.csv", 7, a9, "invalid_date", bad_date),
+        ("orders", "a.csv", 8, a9, "invalid_date", f"{bad_date}; the same values as line 7"),
+    ]
+    assert quarantine_counts(con, ENTITIES["orders"]) == {"duplicate_line": 2, "invalid_date": 2}
+
+
+def test_an_order_dated_after_the_load_date_plus_the_tolerance_is_quarantined(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-07-03,C1,I1,1,5,,",
+        "A2,2024-07-04,C1,I1,1,5,,",
+        "A3,2024-07-03 23:59:59,C1,I1,1,5,,",  # no offset: the date as written
+        "A4,2024-07-03T23:30:00-05:00,C1,I1,1,5,,",  # 2024-07-04 04:30 UTC
+        "A5,2024-07-09,,I1,1,5,,",
+    )
+    settings = LoadSettings(max_quarantine_share=1.0, future_order_tolerance_days=2)
+    # 22:00 UTC on 2024-07-01 is still 2024-07-01 in UTC: the latest date allowed is 2024-07-03.
+    loaded_at = dt.datetime(2024, 7, 1, 22, 0, tzinfo=dt.UTC)
+    result = load(con, raw_dir, settings=settings, loaded_at=loaded_at)
+    assert result.loaded == (FileLoad("a.csv", 5, 2, 3),)
+    assert orders(con, "order_id, order_date, _source_line") == [
+        ("A1", D("2024-07-03"), 2),
+        ("A3", D("2024-07-03"), 4),
+    ]
+    tolerance = "the load date 2024-07-01 plus 2 day(s) of tolerance"
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            3,
+            record("A2", "2024-07-04", "C1", "I1", "1", "5", None, None),
+            "order_date_in_future",
+            f"column order_date: 2024-07-04 is after 2024-07-03, {tolerance}",
+        ),
+        (
+            "orders",
+            "a.csv",
+            5,
+            record("A4", "2024-07-03T23:30:00-05:00", "C1", "I1", "1", "5", None, None),
+            "order_date_in_future",
+            f"column order_date: 2024-07-04 is after 2024-07-03, {tolerance}",
+        ),
+        (
+            "orders",
+            "a.csv",
+            6,
+            record("A5", "2024-07-09", None, "I1", "1", "5", None, None),
+            "missing_required_value",
+            "column customer_id: is empty, expected a value; "
+            f"column order_date: 2024-07-09 is after 2024-07-03, {tolerance}",
+        ),
+    ]
+
+
+def test_the_load_date_is_the_business_date_in_its_time_zone(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-07-02,C1,I1,1,5,,",
+        "A2,2024-07-03,C1,I1,1,5,,",
+        "A3,2024-07-02T13:00:00Z,C1,I1,1,5,,",  # 2024-07-03 01:00 in Auckland
+    )
+    settings = LoadSettings(
+        max_quarantine_share=1.0, future_order_tolerance_days=0, timezone="Pacific/Auckland"
+    )
+    # 18:00 UTC on 2024-07-01 is 06:00 on 2024-07-02 in Auckland.
+    loaded_at = dt.datetime(2024, 7, 1, 18, 0, tzinfo=dt.UTC)
+    result = load(con, raw_dir, settings=settings, loaded_at=loaded_at)
+    assert result.loaded == (FileLoad("a.csv", 3, 1, 2),)
+    assert orders(con, "order_id, order_date") == [("A1", D("2024-07-02"))]
+    tolerance = "the load date 2024-07-02 plus 0 day(s) of tolerance"
+    assert [row[2:] for row in quarantined(con)] == [
+        (
+            3,
+            record("A2", "2024-07-03", "C1", "I1", "1", "5", None, None),
+            "order_date_in_future",
+            f"column order_date: 2024-07-03 is after 2024-07-02, {tolerance}",
+        ),
+        (
+            4,
+            record("A3", "2024-07-02T13:00:00Z", "C1", "I1", "1", "5", None, None),
+            "order_date_in_future",
+            f"column order_date: 2024-07-03 is after 2024-07-02, {tolerance}",
+        ),
+    ]
+
+
+def test_records_with_the_wrong_number_of_fields_are_quarantined_with_their_lines(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        'A1,2024-03-01,"C1',
+        'second line",I1,1,5,,',
+        "",
+        "A2,2024-03-01,C1,I1,1,5,",
+        "A3,2024-03-01,C1,I1,1,5,,invoice,extra",
+        "A4,2024-03-01,C1,I1,1,5,,",
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 4, 2, 2),)
+    assert orders(con, "order_id, customer_id, _source_line") == [
+        ("A1", "C1\nsecond line", 2),
+        ("A4", "C1", 7),
+    ]
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            5,
+            '["A2", "2024-03-01", "C1", "I1", "1", "5", ""]',
+            "wrong_field_count",
+            "expected 8 fields, found 7",
+        ),
+        (
+            "orders",
+            "a.csv",
+            6,
+            '["A3", "2024-03-01", "C1", "I1", "1", "5", "", "invoice", "extra"]',
+            "wrong_field_count",
+            "expected 8 fields, found 9",
+        ),
+    ]
+    assert quarantine_counts(con, ENTITIES["orders"]) == {"wrong_field_count": 2}
+    assert reconcile(con, ENTITIES["orders"]) == [("a.csv", 4, 2, 2)]
+
+
+def test_a_record_two_fields_short_is_quarantined(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,C1,I1,1,5",
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 2, 1, 1),)
+    assert quarantined(con) == [
+        (
+            "orders",
+            "a.csv",
+            3,
+            '["A2", "2024-03-01", "C1", "I1", "1", "5"]',
+            "wrong_field_count",
+            "expected 8 fields, found 6",
+        )
+    ]
+
+
+@pytest.mark.parametrize("blank_line", [False, True], ids=["alone", "after_a_blank_line"])
+def test_a_trailing_delimiter_is_read_as_no_extra_field(con, raw_dir, blank_line):
+    """A trailing comma, common in exports, adds no field: the record loads, whether or not the
+    file also makes the loader count lines record by record."""
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        *([""] if blank_line else []),
+        "A2,2024-03-01,C1,I1,1,5,,invoice,",
+    )
+    line = 4 if blank_line else 3
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 2, 2, 0),)
+    assert orders(con, "order_id, order_type, _source_line") == [
+        ("A1", None, 2),
+        ("A2", "invoice", line),
+    ]
+    assert quarantined(con) == []
+
+
+def test_reconcile_accounts_for_every_row_read_per_file(con, raw_dir):
+    orders_entity = ENTITIES["orders"]
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,C1,I1,1,x,,",
+        "A3,2024-03-01,C1,I1,1,5,,",
+        "A4,2024-03-01,C1,I1,1,5,",
+    )
+    write_csv(raw_dir / "orders" / "b.csv", HEADER, "B1,2024-03-02,C1,I1,1,5,,")
+    write_csv(raw_dir / "orders" / "c.csv", HEADER)
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (
+        FileLoad("a.csv", 4, 2, 2),
+        FileLoad("b.csv", 1, 1, 0),
+        FileLoad("c.csv", 0, 0, 0),
+    )
+    assert (result.row_count, result.quarantined_count) == (3, 2)
+    assert reconcile(con, orders_entity) == [
+        ("a.csv", 4, 2, 2),
+        ("b.csv", 1, 1, 0),
+        ("c.csv", 0, 0, 0),
+    ]
+    assert all(
+        read == kept + put_aside for _, read, kept, put_aside in reconcile(con, orders_entity)
+    )
+
+    # Rows that went astray show as a difference: a lost row, and rows of a file never read.
+    con.execute("delete from raw.orders where order_id = 'B1'")
+    con.execute(
+        "insert into raw.orders (order_id, _source_file, _source_line) values ('S1', 's.csv', 2)"
+    )
+    assert reconcile(con, orders_entity) == [
+        ("a.csv", 4, 2, 2),
+        ("b.csv", 1, 0, 0),
+        ("c.csv", 0, 0, 0),
+        ("s.csv", 0, 1, 0),
+    ]
+
+
+def test_quarantine_counts_are_per_entity_and_rule(con, raw_dir):
+    write_csv(
+        raw_dir / "orders" / "a.csv",
+        HEADER,
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A2,2024-03-01,C1,I1,1,x,,",
+        "A3,2024-03-01,C1,I1,1,y,,",
+        "A4,2024-03-01,,I1,1,z,,",
+        "A1,2024-03-01,C1,I1,1,5,,",
+        "A5,2024-03-01,C1,I1,1,5,",
+    )
+    write_csv(
+        raw_dir / "customers" / "customers.csv",
+        "customer_id,billing_cycle",
+        "C1,monthly",
+        "C2,daily",
+    )
+    load(con, raw_dir, "items", settings=LOOSE)  # no items folder: empty tables
+    assert quarantine_counts(con, ENTITIES["orders"]) == {}
+    load(con, raw_dir, settings=LOOSE)
+    load(con, raw_dir, "customers", settings=LOOSE)
+    assert quarantine_counts(con, ENTITIES["orders"]) == {
+        "duplicate_line": 1,
+        "invalid_number": 2,
+        "missing_required_value": 1,
+        "wrong_field_count": 1,
+    }
+    assert quarantine_counts(con, ENTITIES["customers"]) == {"invalid_billing_cycle": 1}
+    assert quarantine_counts(con, ENTITIES["items"]) == {}

@@ -5,6 +5,7 @@ from dagster_dbt import DbtCliResource
 
 from dagster_project import settings
 from dagster_project.dbt_project import dbt_project
+from dagster_project.defs.alerts import build_run_failure_alert
 from dagster_project.defs.dbt_models import dbt_models
 from dagster_project.defs.published_reports import published_reports
 from dagster_project.defs.raw_extracts import raw_extracts
@@ -22,7 +23,10 @@ def build_definitions() -> Definitions:
         assets=[raw_extracts, dbt_models, published_reports],
         jobs=[inactive_customer_reports_job],
         schedules=[build_daily_schedule(settings.schedule_cron(), settings.schedule_timezone())],
-        sensors=[build_new_extracts_sensor(settings.schedule_timezone())],
+        sensors=[
+            build_new_extracts_sensor(settings.schedule_timezone()),
+            build_run_failure_alert(),
+        ],
         resources={
             "warehouse": warehouse_resource(),
             "dbt": DbtCliResource(project_dir=dbt_project),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import duckdb
 
@@ -19,25 +20,40 @@ STATUSES = ("active", "inactive", "never_purchased")
 
 def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
     """A few lines a person reads after a run: counts by status and where the tables are."""
+    from dagster_project.defs.published_reports import (
+        CUSTOMER_REPORT_FILE,
+        HISTORY_DIR,
+        published_as_of_date,
+    )
+
     with duckdb.connect(str(warehouse), read_only=True) as con:
         as_of_date, *counts = con.execute(
-            "select max(as_of_date)::varchar, "
+            "select max(as_of_date), "
             + ", ".join(f"count(*) filter (where activity_status = '{s}')" for s in STATUSES)
             + " from reports.customer_activity_report"
         ).fetchone()
         (item_rows,) = con.execute(
             "select count(*) from reports.customer_item_activity_report"
         ).fetchone()
+        published = published_as_of_date(con, Path(reports_dir) / CUSTOMER_REPORT_FILE)
     lines = [
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
         f"Customer x item rows: {item_rows}",
         f"Warehouse: {warehouse} (tables reports.customer_activity_report, "
         "reports.customer_item_activity_report)",
-        f"Published in {reports_dir}: reports.duckdb (both tables, for BI tools), "
-        "customer_activity_report.parquet, customer_item_activity_report.parquet, "
-        "inactive_customers.csv (the call list for sales)",
     ]
+    if published is not None and as_of_date is not None and published > as_of_date:
+        lines.append(
+            f"Published in {Path(reports_dir) / HISTORY_DIR / str(as_of_date)}; the current "
+            f"reports in {reports_dir} stay as of {published}, a later date"
+        )
+    else:
+        lines.append(
+            f"Published in {reports_dir}: reports.duckdb (both tables, for BI tools), "
+            "customer_activity_report.parquet, customer_item_activity_report.parquet, "
+            "inactive_customers.csv (the call list for sales), history/ (every as-of date)"
+        )
     return "\n".join(lines)
 
 
@@ -63,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from dagster import DagsterInstance, RunConfig
 
     from dagster_project.definitions import build_definitions
+    from dagster_project.defs.alerts import step_failures
     from dagster_project.defs.schedules import AS_OF_DATE_TAG, report_run_config
 
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
@@ -79,13 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not result.success:
         print("\nThe run failed:", file=sys.stderr)
-        for event in result.get_step_failure_events():
-            error = event.step_failure_data.error
-            while error.cause is not None and error.cls_name != "Failure":
-                error = error.cause
-            message = error.message.strip()
-            message = message.split(f"{error.cls_name}: ", 1)[-1]
-            print(f"- step {event.step_key}: {message}", file=sys.stderr)
+        for step, message in step_failures(result.get_step_failure_events()):
+            print(f"- step {step}: {message}", file=sys.stderr)
         return 1
     print()
     print(summarize(settings.warehouse_path(), settings.reports_dir()))

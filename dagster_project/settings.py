@@ -79,3 +79,8 @@ def schedule_timezone() -> str:
 def extract_max_age_hours() -> float:
     """`EXTRACT_MAX_AGE_HOURS`: how long without a new orders extract before the UI warns."""
     return float(os.environ.get("EXTRACT_MAX_AGE_HOURS", "").strip() or 48)
+
+
+def failure_webhook_url() -> str:
+    """`FAILURE_WEBHOOK_URL`: where a failed run's alert is posted (empty: the UI only)."""
+    return os.environ.get("FAILURE_WEBHOOK_URL", "").strip()

@@ -43,6 +43,7 @@ def test_every_asset_is_defined_in_its_group(defs):
         "published/customer_item_activity_report": "published",
         "published/reports_database": "published",
         "published/inactive_customers_csv": "published",
+        "published/report_history": "published",
     }
 
 
@@ -78,7 +79,9 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 
 def test_the_job_builds_every_asset(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
-    assert len(job.asset_layer.executable_asset_keys) == 18
+    every_asset = defs.resolve_asset_graph().get_all_asset_keys()
+    assert len(every_asset) == 19
+    assert job.asset_layer.executable_asset_keys == every_asset
 
 
 @pytest.mark.parametrize(

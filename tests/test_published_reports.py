@@ -122,8 +122,8 @@ def test_a_reader_holding_the_reports_for_a_whole_run_never_sees_a_mixed_state(
     published = reports_dir / "reports.duckdb"
     readers = {mode: start_reader(published, stop, mode) for mode in ("held", "fresh")}
     try:
-        # A run for another as-of date, so that the published data really changes.
-        run = run_pipeline(hand_built_raw_dir, warehouse, reports_dir, dt.date(2024, 3, 31))
+        # A run for the next quarter's end, so that the published data really changes.
+        run = run_pipeline(hand_built_raw_dir, warehouse, reports_dir, dt.date(2024, 9, 30))
     finally:
         stop.touch()
         outputs = {mode: reader.communicate(timeout=60)[0] for mode, reader in readers.items()}
@@ -140,7 +140,7 @@ def test_a_reader_holding_the_reports_for_a_whole_run_never_sees_a_mixed_state(
     # The held connection keeps the old file throughout; new connections see the new one.
     assert set(as_of_dates["held"]) == {"2024-06-30"}
     assert as_of_dates["fresh"][0] == "2024-06-30"
-    assert as_of_dates["fresh"][-1] == "2024-03-31"
+    assert as_of_dates["fresh"][-1] == "2024-09-30"
 
 
 def readme_bi_queries() -> dict[str, str]:

@@ -1,8 +1,10 @@
 """A process outside Dagster holding the warehouse makes a step wait and say so, not fail."""
 
 import logging
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 
@@ -55,3 +57,78 @@ def test_a_step_gives_up_after_its_wait(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+HOLD_UNTIL_RELEASED = """
+import sys, time, duckdb
+from pathlib import Path
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.05)
+"""
+
+
+class WarehouseTakenAfterTheWait(WarehouseResource):
+    """Another process takes the warehouse just after the dbt step's first wait and holds it until
+    the step comes back to wait again: the race the step cannot wait out, because dbt opens the
+    file in its own process."""
+
+    scratch_dir: str
+
+    def wait_until_free(self) -> None:
+        taken, released = Path(self.scratch_dir) / "taken", Path(self.scratch_dir) / "released"
+        if taken.exists():
+            released.touch()
+            super().wait_until_free()
+            return
+        super().wait_until_free()
+        taken.touch()
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_UNTIL_RELEASED, self.database, str(released)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout.readline() == "holding\n"
+
+
+def test_the_dbt_step_is_retried_when_another_process_takes_the_warehouse(
+    hand_built_run, tmp_path, monkeypatch
+):
+    from dagster import DagsterEventType, materialize
+    from dagster_dbt import DbtCliResource
+
+    from dagster_project.dbt_project import dbt_project
+    from dagster_project.defs import dbt_models as dbt_models_module
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(hand_built_run.warehouse, warehouse)
+    # dbt gives up on the held file at once here (the shipped profile waits about 30 s first).
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shipped = (Path(dbt_project.project_dir) / "profiles.yml").read_text()
+    assert "connect_attempts: 5" in shipped
+    (profiles / "profiles.yml").write_text(
+        shipped.replace("connect_attempts: 5", "connect_attempts: 1")
+    )
+    monkeypatch.setattr(dbt_models_module, "LOCK_RETRY_SECONDS", 1)
+
+    result = materialize(
+        [dbt_models_module.dbt_models],
+        resources={
+            "warehouse": WarehouseTakenAfterTheWait(
+                database=str(warehouse), scratch_dir=str(tmp_path)
+            ),
+            "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(profiles)),
+        },
+        run_config={"ops": {"dbt_models": {"config": {"as_of_date": "2024-06-30"}}}},
+    )
+
+    assert result.success
+    events = [e.event_type for e in result.all_events]
+    assert events.count(DagsterEventType.STEP_UP_FOR_RETRY) == 1
+    assert events.count(DagsterEventType.STEP_RESTARTED) == 1
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from reports.customer_activity_report").fetchone() == (
+            12,
+        )

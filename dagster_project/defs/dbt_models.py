@@ -7,8 +7,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Config
+from dagster import AssetExecutionContext, AssetKey, Config, RetryRequested
 from dagster_dbt import (
+    DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
@@ -18,9 +19,13 @@ from pydantic import Field
 
 from dagster_project import settings
 from dagster_project.dbt_project import dbt_project
-from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
+from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource, is_lock_error
 
 DBT_ASSETS_NAME = "dbt_models"
+# When another process takes the warehouse between the wait and dbt's connection, the step is
+# retried this many times, this far apart: the whole build again, which is idempotent.
+LOCK_RETRIES = 3
+LOCK_RETRY_SECONDS = 30
 
 
 class ReportDateConfig(Config):
@@ -88,8 +93,22 @@ def dbt_models(
 ):
     as_of_date = config.resolve()
     context.log.info(f"Building the reports as of {as_of_date}")
-    with _warehouse_env(warehouse):
-        invocation = dbt.cli(
-            ["build", "--vars", json.dumps({"as_of_date": as_of_date})], context=context
+    # dbt opens the warehouse in its own process: wait here, with a message naming the holder,
+    # while another process holds it, rather than let dbt fail on the lock.
+    warehouse.wait_until_free()
+    try:
+        with _warehouse_env(warehouse):
+            invocation = dbt.cli(
+                ["build", "--vars", json.dumps({"as_of_date": as_of_date})], context=context
+            )
+        yield from invocation.stream()
+    except DagsterDbtCliRuntimeError as error:
+        if not is_lock_error(error):
+            raise
+        context.log.warning(
+            f"dbt could not lock the warehouse {warehouse.database}: another process took it. "
+            f"Retrying the step in {LOCK_RETRY_SECONDS} s."
         )
-    yield from invocation.stream()
+        raise RetryRequested(
+            max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS
+        ) from error

@@ -3,7 +3,14 @@
 - `reports.duckdb`: both report tables in one DuckDB file, written in the storage format of
   DuckDB 1.0 so that the DuckDB that BI drivers bundle (1.4 and newer) opens it;
 - `customer_activity_report.parquet`, `customer_item_activity_report.parquet`;
-- `inactive_customers.csv`: the call list for sales teams.
+- `inactive_customers.csv`: the call list for sales teams;
+- `history/<as_of_date>/<report>.parquet`: both reports of every as-of date ever published, so a
+  rebuilt past date (a backfill) has a place of its own and analysts can follow customers over
+  time.
+
+The current files never go back in time: a run for an as-of date older than the one they hold
+(a backfill) writes its history snapshot and leaves them as they are, so sales teams keep
+reading the latest reports.
 
 Every file is written beside the old one and renamed over it. A reader holding the old file
 keeps a consistent old view; a new connection sees the new file; nobody sees half of one, and
@@ -31,6 +38,7 @@ from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 REPORT_TABLES = ("customer_activity_report", "customer_item_activity_report")
 CALL_LIST_TABLE = "inactive_customer_call_list"
 REPORTS_DATABASE = "reports.duckdb"
+CUSTOMER_REPORT_FILE = "customer_activity_report.parquet"
 CALL_LIST_FILE = "inactive_customers.csv"
 # The oldest storage format DuckDB still writes; every DuckDB from 1.0 on reads it.
 READER_STORAGE_VERSION = "v1.0.0"
@@ -43,6 +51,8 @@ REPORTS_FRESHNESS = FreshnessPolicy.time_window(
     warn_window=dt.timedelta(hours=26), fail_window=dt.timedelta(hours=50)
 )
 CALL_LIST_KEY = AssetKey(["published", "inactive_customers_csv"])
+HISTORY_KEY = AssetKey(["published", "report_history"])
+HISTORY_DIR = "history"
 
 
 def _sql_path(path: Path) -> str:
@@ -84,6 +94,26 @@ def publish_database(con, tables: dict[str, str], destination: Path) -> None:
             con.execute("detach publishing")
 
     _replace_atomically(write, destination)
+
+
+def published_as_of_date(con, path: Path) -> dt.date | None:
+    """The as-of date of a published report file, or None where there is none to read."""
+    if not path.exists():
+        return None
+    try:
+        if path.suffix == ".duckdb":
+            con.execute(f"attach {_sql_path(path)} as published_before (read_only)")
+            try:
+                source = "published_before.customer_activity_report"
+                (as_of_date,) = con.execute(f"select max(as_of_date) from {source}").fetchone()
+            finally:
+                con.execute("detach published_before")
+        else:
+            (as_of_date,) = con.execute(f"select max(as_of_date) from {_sql_path(path)}").fetchone()
+    except Exception:
+        # Unreadable (say, a file a user replaced by hand): nothing worth keeping, publish over it.
+        return None
+    return dt.date.fromisoformat(str(as_of_date)) if as_of_date is not None else None
 
 
 def _activity_metadata(con) -> dict:
@@ -144,6 +174,15 @@ def _activity_metadata(con) -> dict:
             skippable=True,
         ),
         AssetSpec(
+            key=HISTORY_KEY,
+            deps=[AssetKey(["reports", table]) for table in REPORT_TABLES],
+            group_name="published",
+            kinds={"parquet"},
+            description=f"Both reports of every as-of date, as `REPORTS_DIR/{HISTORY_DIR}/"
+            "<as_of_date>/<report>.parquet`: the run's date replaces its own snapshot only.",
+            skippable=True,
+        ),
+        AssetSpec(
             key=CALL_LIST_KEY,
             deps=[AssetKey(["reports", CALL_LIST_TABLE])],
             group_name="published",
@@ -160,20 +199,52 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
     reports_dir = settings.reports_dir()
     selected = context.selected_asset_keys
     with warehouse.get_connection() as con:
+        (as_of_date,) = con.execute(
+            "select max(as_of_date) from reports.customer_activity_report"
+        ).fetchone()
+
+        def is_current(destination: Path) -> bool:
+            """False when `destination` holds a later as-of date than this run's: kept."""
+            published = published_as_of_date(con, destination)
+            if as_of_date is None or published is None or published <= as_of_date:
+                return True
+            context.log.warning(
+                f"Kept {destination}: it holds the reports as of {published}, later than this "
+                f"run's {as_of_date}, which are in {reports_dir / HISTORY_DIR / str(as_of_date)}"
+            )
+            return False
+
+        # An empty report has no date to file it under; the current files still show it is empty.
+        if HISTORY_KEY in selected and as_of_date is not None:
+            snapshot = reports_dir / HISTORY_DIR / str(as_of_date)
+            for table in REPORT_TABLES:
+                publish_copy(
+                    con, f"reports.{table}", snapshot / f"{table}.parquet", "format parquet"
+                )
+            context.log.info(f"Published the reports as of {as_of_date} to {snapshot}")
+            yield MaterializeResult(
+                asset_key=HISTORY_KEY,
+                metadata={"as_of_date": str(as_of_date), "path": MV.path(str(snapshot))},
+            )
+
         for table, key in PARQUET_KEYS.items():
-            if key not in selected:
-                continue
             destination = reports_dir / f"{table}.parquet"
+            if key not in selected or not is_current(destination):
+                continue
             publish_copy(con, f"reports.{table}", destination, "format parquet")
             (rows,) = con.execute(f"select count(*) from reports.{table}").fetchone()
-            metadata = {"dagster/row_count": rows, "path": MV.path(str(destination))}
+            metadata = {
+                "dagster/row_count": rows,
+                "as_of_date": str(as_of_date),
+                "path": MV.path(str(destination)),
+            }
             if table == "customer_activity_report":
                 metadata |= _activity_metadata(con)
             context.log.info(f"Published {rows} rows to {destination}")
             yield MaterializeResult(asset_key=key, metadata=metadata)
 
-        if DATABASE_KEY in selected:
-            destination = reports_dir / REPORTS_DATABASE
+        destination = reports_dir / REPORTS_DATABASE
+        if DATABASE_KEY in selected and is_current(destination):
             publish_database(
                 con, {table: f"reports.{table}" for table in REPORT_TABLES}, destination
             )
@@ -181,17 +252,22 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             yield MaterializeResult(
                 asset_key=DATABASE_KEY,
                 metadata={
+                    "as_of_date": str(as_of_date),
                     "path": MV.path(str(destination)),
                     "storage_version": READER_STORAGE_VERSION,
                 },
             )
 
-        if CALL_LIST_KEY in selected:
-            destination = reports_dir / CALL_LIST_FILE
+        destination = reports_dir / CALL_LIST_FILE
+        if CALL_LIST_KEY in selected and is_current(destination):
             publish_copy(con, f"reports.{CALL_LIST_TABLE}", destination, "format csv, header true")
             (rows,) = con.execute(f"select count(*) from reports.{CALL_LIST_TABLE}").fetchone()
             context.log.info(f"Published {rows} inactive customers to {destination}")
             yield MaterializeResult(
                 asset_key=CALL_LIST_KEY,
-                metadata={"dagster/row_count": rows, "path": MV.path(str(destination))},
+                metadata={
+                    "dagster/row_count": rows,
+                    "as_of_date": str(as_of_date),
+                    "path": MV.path(str(destination)),
+                },
             )

@@ -8,7 +8,8 @@ user picks, two steps never hold the file at once.
 
 A process outside Dagster can still hold the file (a DuckDB shell, a BI tool pointed at the
 warehouse instead of the published copy): then a step waits, saying who holds it, and tries
-again, rather than failing at once.
+again, rather than failing at once. The dbt step waits the same way before it starts dbt, and
+asks Dagster to retry it when dbt still loses the file to such a process.
 """
 
 import contextlib
@@ -57,6 +58,17 @@ class WarehouseResource(DuckDBResource):
             yield con
         finally:
             con.close()
+
+    def wait_until_free(self) -> None:
+        """Returns once no other process holds the file (waiting as `get_connection` does), for a
+        step whose writer is another process, like dbt."""
+        with self.get_connection():
+            pass
+
+
+def is_lock_error(error: BaseException) -> bool:
+    """True for DuckDB's "Could not set lock on file": another process held the file."""
+    return "could not set lock" in str(error).lower()
 
 
 def warehouse_resource() -> WarehouseResource:

@@ -39,6 +39,20 @@
     {{ order_date }} <= {{ as_of_date() }}
 {%- endmacro %}
 
+{#- An extract file counts for a report when it was extracted by the as-of date: the date in its
+    name (the last `YYYY-MM-DD` in it) is on or before the as-of date. So a report for a past date
+    (a backfill) sees the files a run on that day would have seen, and the versions of orders and
+    master data they held. A file with no date in its name always counts: its earlier contents
+    are not kept, so its current contents are the best answer for any date. -#}
+{% macro is_extracted_by_as_of_date(source_file) -%}
+    coalesce(
+        try_cast(
+            regexp_extract({{ source_file }}, '^.*([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as date
+        ) <= {{ as_of_date() }},
+        true
+    )
+{%- endmacro %}
+
 {#- Latest extract wins for master data: of the rows sharing `key`, the one from the file whose
     name sorts last, and within that file the last row. Used as a `qualify` condition. -#}
 {% macro is_latest_master_row(key) -%}

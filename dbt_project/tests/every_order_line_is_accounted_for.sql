@@ -1,7 +1,8 @@
 {{ config(meta={"dagster": {"ref": {"name": "int_order_lines_current"}}}) }}
 -- Per orders file: the rows read (load ledger) are the lines that count (current version of
--- their order) plus the lines a later file superseded plus the rows quarantined. A row returned
--- here is a file whose rows were lost or counted twice on their way to the reports.
+-- their order) plus the lines set aside (superseded by a later file, or in a file extracted after
+-- the as-of date) plus the rows quarantined. A row returned here is a file whose rows were lost
+-- or counted twice on their way to the reports.
 with ledger as (
     select
         source_file,

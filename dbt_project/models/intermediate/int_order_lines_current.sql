@@ -1,6 +1,7 @@
--- The current version of every order. A re-sent order replaces its earlier versions entirely:
--- its lines are those of the file whose name sorts last among the files that contain the order,
--- so lines dropped from the new version disappear and nothing is counted twice.
+-- The current version of every order, among the extracts made by the as-of date. A re-sent order
+-- replaces its earlier versions entirely: its lines are those of the file whose name sorts last
+-- among the files that contain the order, so lines dropped from the new version disappear and
+-- nothing is counted twice.
 with order_lines as (
     select * from {{ ref('stg_orders') }}
 )
@@ -17,4 +18,5 @@ select
     source_file,
     source_line
 from order_lines
+where {{ is_extracted_by_as_of_date('source_file') }}
 qualify source_file = max(source_file) over (partition by order_id)

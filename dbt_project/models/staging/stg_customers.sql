@@ -1,5 +1,5 @@
--- One row per customer: when extracts disagree, the row from the file whose name sorts last
--- wins (the last row of that file when it lists the customer twice).
+-- One row per customer, from the extracts made by the as-of date: when they disagree, the row from
+-- the file whose name sorts last wins (the last row of that file when it lists the customer twice).
 with source_rows as (
     select * from {{ source('raw', 'customers') }}
 )
@@ -14,4 +14,5 @@ select
     _source_file as source_file,
     _source_line as source_line
 from source_rows
+where {{ is_extracted_by_as_of_date('_source_file') }}
 qualify {{ is_latest_master_row('customer_id') }}

@@ -1,10 +1,9 @@
 """The code location: every asset, check, job, schedule and resource of the pipeline."""
 
 from dagster import Definitions
-from dagster_dbt import DbtCliResource
 
 from dagster_project import settings
-from dagster_project.dbt_project import dbt_project
+from dagster_project.dbt_project import dbt_cli_resource
 from dagster_project.defs.alerts import build_run_failure_alert
 from dagster_project.defs.dbt_models import dbt_models
 from dagster_project.defs.published_reports import published_reports
@@ -29,7 +28,7 @@ def build_definitions() -> Definitions:
         ],
         resources={
             "warehouse": warehouse_resource(),
-            "dbt": DbtCliResource(project_dir=dbt_project),
+            "dbt": dbt_cli_resource(),
         },
     )
 

@@ -292,6 +292,62 @@ def generate(
     return counts
 
 
+def generate_day(
+    out: Path,
+    day: dt.date,
+    customers: int,
+    orders: int,
+    seed: int = SAMPLE_SEED,
+    file_format: str = "csv",
+) -> int:
+    """Writes one day's orders extract, `orders/orders_<day>`, as a daily export would: `orders`
+    new orders dated `day` from customers of a set made by `generate` with `customers`
+    customers. Returns its number of lines."""
+    con = duckdb.connect()
+    con.execute("set threads = 2")
+    con.execute(
+        f"create or replace macro rnd(n, tag) as (hash({seed}, '{day}', n, tag) % 1000003) "
+        "/ 1000003.0"
+    )
+    item_count = max(20, customers // 5)
+    query = f"""
+        with day_orders as (
+            select
+                n,
+                printf('SD-%s-%07d', strftime(date '{day}', '%Y%m%d'), n) as order_id,
+                printf('C%05d', 1 + floor(rnd(n, 'customer') * {customers})::integer)
+                    as customer_id,
+                case when rnd(n, 'type') < 0.9 then 'invoice' else 'credit_memo' end
+                    as order_type,
+                1 + floor(rnd(n, 'lines') * 4)::integer as line_count
+            from range(1, {orders} + 1) as t(n)
+        )
+        select
+            order_id,
+            date '{day}' as order_date,
+            customer_id,
+            printf('I%04d', 1 + floor(rnd(n * 10 + l, 'item') * {item_count})::integer)
+                as item_id,
+            l as line_number,
+            1 + floor(rnd(n * 10 + l, 'qty') * 10)::integer as quantity,
+            round(
+                (case when order_type = 'credit_memo' then -1 else 1 end)
+                * (5 + rnd(n * 10 + l, 'price') * 100),
+                2
+            )::decimal(18, 2) as amount,
+            order_type
+        from day_orders, range(1, 5) as t(l)
+        where l <= line_count
+        order by order_id, line_number
+    """
+    path = out / "orders" / f"orders_{day}.{file_format}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(con, query, path, file_format)
+    (lines,) = con.execute(f"select count(*) from ({query})").fetchone()
+    con.close()
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Writes deterministic sample order extracts.")
     parser.add_argument("--out", type=Path, default=Path("data/raw"), help="default: data/raw")

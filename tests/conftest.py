@@ -71,9 +71,8 @@ def run_pipeline(
 ) -> PipelineRun:
     """Every asset materialized by the run the daily schedule asks for on `as_of_date`."""
     from dagster import DagsterInstance, build_schedule_context, materialize
-    from dagster_dbt import DbtCliResource
 
-    from dagster_project.dbt_project import dbt_project
+    from dagster_project.dbt_project import dbt_cli_resource
     from dagster_project.definitions import defs
     from dagster_project.defs.warehouse import WarehouseResource
 
@@ -93,7 +92,7 @@ def run_pipeline(
                 defs.assets,
                 resources={
                     "warehouse": WarehouseResource(database=str(warehouse)),
-                    "dbt": DbtCliResource(project_dir=dbt_project),
+                    "dbt": dbt_cli_resource(),
                 },
                 run_config=request.run_config,
                 tags=request.tags,

@@ -96,9 +96,8 @@ def test_the_dbt_step_is_retried_when_another_process_takes_the_warehouse(
     hand_built_run, tmp_path, monkeypatch
 ):
     from dagster import DagsterEventType, materialize
-    from dagster_dbt import DbtCliResource
 
-    from dagster_project.dbt_project import dbt_project
+    from dagster_project.dbt_project import InstalledDbtCliResource, dbt_project
     from dagster_project.defs import dbt_models as dbt_models_module
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -119,7 +118,7 @@ def test_the_dbt_step_is_retried_when_another_process_takes_the_warehouse(
             "warehouse": WarehouseTakenAfterTheWait(
                 database=str(warehouse), scratch_dir=str(tmp_path)
             ),
-            "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(profiles)),
+            "dbt": InstalledDbtCliResource(project_dir=dbt_project, profiles_dir=str(profiles)),
         },
         run_config={"ops": {"dbt_models": {"config": {"as_of_date": "2024-06-30"}}}},
     )

@@ -1,7 +1,6 @@
 """The dbt models as Dagster assets, with dbt's data tests as asset checks."""
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -59,18 +58,22 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
 
 
 @contextlib.contextmanager
-def _warehouse_env(warehouse: WarehouseResource) -> Iterator[None]:
-    """Hands the dbt process the warehouse resource's file, absolute, as its profile reads it
-    (dbt runs in the dbt project folder, where a relative path would mean another file)."""
-    previous = os.environ.get("WAREHOUSE_PATH")
-    os.environ["WAREHOUSE_PATH"] = str(Path(warehouse.database).resolve())
+def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> Iterator[None]:
+    """The environment of the dbt process: the warehouse resource's file, absolute, as its
+    profile reads it (dbt runs in the dbt project folder, where a relative path would mean
+    another file), and the as-of date. The date goes by environment rather than `--vars`: dbt
+    parses the whole project again whenever its vars change, seconds on every daily run."""
+    values = {"WAREHOUSE_PATH": str(Path(warehouse.database).resolve()), "AS_OF_DATE": as_of_date}
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("WAREHOUSE_PATH", None)
-        else:
-            os.environ["WAREHOUSE_PATH"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
@@ -97,10 +100,8 @@ def dbt_models(
     # while another process holds it, rather than let dbt fail on the lock.
     warehouse.wait_until_free()
     try:
-        with _warehouse_env(warehouse):
-            invocation = dbt.cli(
-                ["build", "--vars", json.dumps({"as_of_date": as_of_date})], context=context
-            )
+        with _dbt_env(warehouse, as_of_date):
+            invocation = dbt.cli(["build"], context=context)
         yield from invocation.stream()
     except DagsterDbtCliRuntimeError as error:
         if not is_lock_error(error):

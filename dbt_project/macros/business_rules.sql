@@ -1,15 +1,21 @@
 {#- The business rules that more than one model needs. Their settings are the vars in
     dbt_project.yml; the rules themselves are documented in docs/architecture.md. -#}
 
-{#- The as-of date of the reports as a SQL date literal: the `as_of_date` var, else today. -#}
+{#- The as-of date of the reports as a SQL date literal: the `as_of_date` var when given, else the
+    AS_OF_DATE environment variable (how the Dagster step passes it: a var that changes every day
+    would make dbt parse the whole project again on every run), else today. -#}
 {% macro as_of_date() -%}
     {%- set value = var('as_of_date', none) -%}
     {%- if value is none or value | string | trim == '' -%}
+        {%- set value = env_var('AS_OF_DATE', '') -%}
+    {%- endif -%}
+    {%- if value | string | trim == '' -%}
         {%- set value = modules.datetime.date.today().isoformat() -%}
     {%- endif -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', value | string | trim) -%}
         {{ exceptions.raise_compiler_error(
-            "var as_of_date must be a date written YYYY-MM-DD, got '" ~ value ~ "'") }}
+            "the as-of date (var as_of_date or AS_OF_DATE) must be a date written YYYY-MM-DD, "
+            ~ "got '" ~ value ~ "'") }}
     {%- endif -%}
     date '{{ value | string | trim }}'
 {%- endmacro %}

@@ -76,8 +76,10 @@ class Column:
         if self.kind == "date" and date_format:
             return f"try_strptime({text}, {_literal(date_format)})::date"
         if self.kind == "date":
+            # A plain date (ten characters) needs no search for a time and an offset.
             return (
-                f"case when regexp_matches({text}, "
+                f"case when length({text}) = 10 then try_cast({text} as date) "
+                f"when regexp_matches({text}, "
                 "'[T ][0-9]{2}:[0-9]{2}.*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$') "
                 f"then timezone({_literal(timezone)}, try_cast({text} as timestamptz))::date "
                 f"else try_cast({text} as date) end"
@@ -464,6 +466,9 @@ class _FileRead:
     records_read: int
     # (line, the record's fields as JSON, message) of records with the wrong number of fields
     malformed: list[tuple[int, str, str]]
+    # SQL for a row's line in the file: computed from its position when rows and lines match
+    # one to one (no table-wide UPDATE then), else the `_line` column set record by record.
+    line_sql: str = "_line"
 
 
 def _read_file_as_text(
@@ -513,8 +518,7 @@ def _read_file_as_text(
     if not is_csv:
         headers = [row[0] for row in con.execute(f"describe {scratch}").fetchall()][:-1]
         header_for = _map_headers(entity, path, headers, headers, mapping)
-        con.execute(f"update {scratch} set _line = rowid + 1")
-        return _FileRead(headers, list(headers), header_for, mapping, accepted, [])
+        return _FileRead(headers, list(headers), header_for, mapping, accepted, [], "(rowid + 1)")
 
     # DuckDB lists one reject per missing field: one record is one line here.
     rejects = con.execute(
@@ -522,8 +526,9 @@ def _read_file_as_text(
         "group by line order by line"
     ).fetchall()
     if not rejects and line_count == skip + accepted + 1:
-        con.execute(f"update {scratch} set _line = rowid + {skip + 2}")
-        return _FileRead(headers, columns, header_for, mapping, accepted, [])
+        return _FileRead(
+            headers, columns, header_for, mapping, accepted, [], f"(rowid + {skip + 2})"
+        )
 
     # Blank lines, values spanning lines or rejected records: DuckDB's row numbers are not line
     # numbers any more, so the file is read once more, record by record, for the exact lines.
@@ -605,64 +610,133 @@ def _text_sql(column: Column, read: _FileRead) -> str:
     return f"(case lower({text}) {cases} else {text} end)"
 
 
-def _parsed_sql(column: Column, read: _FileRead, settings: LoadSettings) -> str:
-    return column.parse_sql(_text_sql(column, read), settings.timezone, read.mapping.date_format)
+def _text_column(column: Column) -> str:
+    return _quote(f"t_{column.name}")
+
+
+def _value_column(column: Column) -> str:
+    return _quote(f"v_{column.name}")
+
+
+def _texts_sql(entity: Entity, read: _FileRead) -> str:
+    """The select list of each contract column's text (`t_<name>`), for the columns the file has."""
+    return ", ".join(
+        f"{_text_sql(column, read)} as {_text_column(column)}"
+        for column in entity.columns
+        if column.name in read.header_for
+    )
+
+
+def _values_sql(entity: Entity, read: _FileRead, settings: LoadSettings) -> str:
+    """The select list of each column's typed value (`v_<name>`), parsed from its `t_<name>`."""
+    return ", ".join(
+        f"{column.parse_sql(_text_column(column), settings.timezone, read.mapping.date_format)} "
+        f"as {_value_column(column)}"
+        for column in entity.columns
+        if column.name in read.header_for
+    )
 
 
 def _problems_sql(
     entity: Entity, read: _FileRead, load_date: dt.date, settings: LoadSettings
 ) -> str:
-    """SQL for the list of problems of one row: structs of (rule, message), empty when clean.
+    """SQL for the list of problems of one row: structs of (rule, message); NULL when clean.
 
-    Works on a relation that has the file's text columns plus `_first_line_like_this`, the first
-    line of the file with the same values (for duplicates).
+    Works on a relation with each column's text `t_<name>` and typed value `v_<name>` (each
+    computed once per row), `_line` and `_first_line_like_this`, the first line of the file with
+    the same values (NULL when there is none).
     """
-    checks = []
+    checks = []  # (condition, problem)
     for column in entity.columns:
         if column.name not in read.header_for:
             continue
-        text = _text_sql(column, read)
+        text, value = _text_column(column), _value_column(column)
         if column.required:
             message = _literal(
                 f"column {column.name}: is empty, expected {column.describe_expected()}"
             )
             checks.append(
-                f"case when {text} is null then "
-                f"{{'rule': 'missing_required_value', 'message': {message}}} end"
+                (f"{text} is null", f"{{'rule': 'missing_required_value', 'message': {message}}}")
             )
         if column.kind != "text":
             expected = _literal(f", expected {column.describe_expected()}")
-            parsed = _parsed_sql(column, read, settings)
             checks.append(
-                f"case when {text} is not null and ({parsed}) is null then "
-                f"{{'rule': {_literal(column.rule)}, 'message': "
-                f"{_literal(f'column {column.name}: has ')} || {_literal(chr(39))} || {text} "
-                f"|| {_literal(chr(39))} || {expected}}} end"
+                (
+                    f"{text} is not null and {value} is null",
+                    f"{{'rule': {_literal(column.rule)}, 'message': "
+                    f"{_literal(f'column {column.name}: has ')} || {_literal(chr(39))} || {text} "
+                    f"|| {_literal(chr(39))} || {expected}}}",
+                )
             )
     if entity.name == "orders" and "order_date" in read.header_for:
-        order_date = _parsed_sql(entity.column("order_date"), read, settings)
+        order_date = _value_column(entity.column("order_date"))
         latest = load_date + dt.timedelta(days=settings.future_order_tolerance_days)
         checks.append(
-            f"case when ({order_date}) > date '{latest}' then "
-            f"{{'rule': 'order_date_in_future', 'message': 'column order_date: ' || "
-            f"({order_date})::varchar || ' is after {latest}, the load date {load_date} plus "
-            f"{settings.future_order_tolerance_days} day(s) of tolerance'}} end"
+            (
+                f"{order_date} > date '{latest}'",
+                f"{{'rule': 'order_date_in_future', 'message': 'column order_date: ' || "
+                f"{order_date}::varchar || ' is after {latest}, the load date {load_date} plus "
+                f"{settings.future_order_tolerance_days} day(s) of tolerance'}}",
+            )
         )
     checks.append(
-        "case when _first_line_like_this < _line then {'rule': 'duplicate_line', 'message': "
-        "'the same values as line ' || _first_line_like_this} end"
+        (
+            "_first_line_like_this < _line",
+            "{'rule': 'duplicate_line', 'message': "
+            "'the same values as line ' || _first_line_like_this}",
+        )
     )
-    return f"list_filter([{', '.join(checks)}], lambda problem: problem is not null)"
+    # Most rows are clean: one cheap test each, and the list is built for the others only.
+    any_problem = " or ".join(f"coalesce({condition}, false)" for condition, _ in checks)
+    problems = ", ".join(
+        f"case when {condition} then {problem} end" for condition, problem in checks
+    )
+    return (
+        f"case when {any_problem} then "
+        f"list_filter([{problems}], lambda problem: problem is not null) end"
+    )
 
 
-def _typed_values_sql(entity: Entity, read: _FileRead, settings: LoadSettings) -> str:
-    values = []
-    for column in entity.columns:
-        if column.name in read.header_for:
-            values.append(f"{_parsed_sql(column, read, settings)} as {_quote(column.name)}")
-        else:
-            values.append(f"null::{column.sql_type} as {_quote(column.name)}")
-    return ", ".join(values)
+def _typed_values_sql(entity: Entity, read: _FileRead) -> str:
+    """The raw table's contract columns from the `v_<name>` values (NULL for absent columns)."""
+    return ", ".join(
+        f"{_value_column(column)} as {_quote(column.name)}"
+        if column.name in read.header_for
+        else f"null::{column.sql_type} as {_quote(column.name)}"
+        for column in entity.columns
+    )
+
+
+def _repeated_lines_sql(read: _FileRead, scratch: str) -> str:
+    """(`_line`, `_first_line_like_this`) of each row whose values repeat an earlier row's.
+
+    Rows are grouped by a hash of their values, which is far cheaper than comparing every
+    column of every row; the few rows that share a hash are then compared value by value, so a
+    hash collision never marks a row as a duplicate.
+    """
+    columns = [_quote(c) for c in read.columns]
+    same_values = " and ".join(f"row.{c} is not distinct from first.{c}" for c in columns)
+    return f"""
+        with hashed as (
+            select {read.line_sql} as _line, hash({", ".join(columns)}) as _values_hash
+            from {scratch}
+        ),
+        repeated as (
+            select _values_hash, min(_line) as first_line
+            from hashed group by _values_hash having count(*) > 1
+        ),
+        candidates as (
+            select hashed._line, repeated.first_line
+            from hashed join repeated using (_values_hash)
+            where hashed._line > repeated.first_line
+        ),
+        lined as (select *, {read.line_sql} as _row_line from {scratch})
+        select candidates._line, candidates.first_line as _first_line_like_this
+        from candidates
+        join lined as row on row._row_line = candidates._line
+        join lined as first on first._row_line = candidates.first_line
+        where {same_values}
+    """
 
 
 def _sha256(path: Path) -> str:
@@ -690,8 +764,8 @@ def _load_file(
         )
     finally:
         # Whatever happened, the file's working tables go.
-        con.execute(f"drop table if exists _reading_{entity.name}")
-        con.execute(f"drop table if exists _checked_{entity.name}")
+        for working_table in ("_reading", "_repeated", "_checked"):
+            con.execute(f"drop table if exists {working_table}_{entity.name}")
 
 
 def _check_and_write_file(
@@ -706,26 +780,36 @@ def _check_and_write_file(
     """Reads and checks one file, then writes its rows, quarantine and ledger entry in one
     transaction."""
     scratch, checked = f"_reading_{entity.name}", f"_checked_{entity.name}"
+    repeated = f"_repeated_{entity.name}"
     read = _read_file_as_text(con, entity, path, scratch, mapping)
-    text_columns = ", ".join(_quote(c) for c in read.columns)
+    con.execute(f"create or replace temp table {repeated} as {_repeated_lines_sql(read, scratch)}")
+    # Each value is trimmed once and parsed once: the checks and the typed row share them.
     con.execute(
         f"""
         create or replace temp table {checked} as
-        select *, {_problems_sql(entity, read, settings.local_date(loaded_at), settings)}
-            as _problems
-        from (
-            select *, min(_line) over (partition by {text_columns}) as _first_line_like_this
-            from {scratch}
+        with texts as (
+            select {read.line_sql} as _line, {_texts_sql(entity, read)} from {scratch}
+        ),
+        parsed as (
+            select texts.*, {_values_sql(entity, read, settings)}, _first_line_like_this
+            from texts left join {repeated} using (_line)
         )
+        select
+            _line,
+            {_typed_values_sql(entity, read)},
+            {_problems_sql(entity, read, settings.local_date(loaded_at), settings)} as _problems
+        from parsed
         """
     )
-    (bad_rows,) = con.execute(f"select count(*) from {checked} where len(_problems) > 0").fetchone()
+    (bad_rows,) = con.execute(
+        f"select count(*) from {checked} where _problems is not null"
+    ).fetchone()
     quarantined = bad_rows + len(read.malformed)
     if read.records_read and quarantined / read.records_read > settings.max_quarantine_share:
         examples = con.execute(
             f"""
             select _line, list_transform(_problems, lambda p: p.message) from {checked}
-            where len(_problems) > 0 order by _line limit {MAX_EXAMPLES}
+            where _problems is not null order by _line limit {MAX_EXAMPLES}
             """
         ).fetchall()
         examples = sorted(
@@ -743,7 +827,7 @@ def _check_and_write_file(
     raw_record = (
         "json_object("
         + ", ".join(
-            f"{_literal(header)}, {_quote(column)}"
+            f"{_literal(header)}, row.{_quote(column)}"
             for header, column in zip(read.headers, read.columns, strict=True)
         )
         + ")::varchar"
@@ -758,21 +842,25 @@ def _check_and_write_file(
             f"delete from {REJECTED_ROWS_TABLE} where entity = ? and source_file = {file_name}",
             [entity.name],
         )
+        contract_columns = ", ".join(_quote(column.name) for column in entity.columns)
         con.execute(
             f"""
             insert into {entity.table}
-            select {_typed_values_sql(entity, read, settings)},
-                   {file_name}, _line, {loaded_at_sql}
-            from {checked} where len(_problems) = 0 order by _line
+            select {contract_columns}, {file_name}, _line, {loaded_at_sql}
+            from {checked} where _problems is null
             """
         )
+        # The rows as read, for the quarantined ones only.
         con.execute(
             f"""
             insert into {REJECTED_ROWS_TABLE}
-            select ?, {file_name}, _line, {raw_record}, _problems[1].rule,
-                   array_to_string(list_transform(_problems, lambda p: p.message), '; '),
+            select ?, {file_name}, bad._line, {raw_record}, bad._problems[1].rule,
+                   array_to_string(list_transform(bad._problems, lambda p: p.message), '; '),
                    {loaded_at_sql}
-            from {checked} where len(_problems) > 0 order by _line
+            from (select * from {checked} where _problems is not null) as bad
+            join (select *, {read.line_sql} as _row_line from {scratch}) as row
+                on row._row_line = bad._line
+            order by bad._line
             """,
             [entity.name],
         )

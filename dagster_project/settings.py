@@ -81,6 +81,12 @@ def extract_max_age_hours() -> float:
     return float(os.environ.get("EXTRACT_MAX_AGE_HOURS", "").strip() or 48)
 
 
+def duckdb_memory_limit() -> str:
+    """`DUCKDB_MEMORY_LIMIT`: how much memory DuckDB may use before it spills to disk, for the
+    loads, dbt and publishing alike (e.g. `2GiB`; default `80%` of the machine, DuckDB's own)."""
+    return os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip() or "80%"
+
+
 def failure_webhook_url() -> str:
     """`FAILURE_WEBHOOK_URL`: where a failed run's alert is posted (empty: the UI only)."""
     return os.environ.get("FAILURE_WEBHOOK_URL", "").strip()

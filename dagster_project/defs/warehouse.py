@@ -72,4 +72,7 @@ def is_lock_error(error: BaseException) -> bool:
 
 
 def warehouse_resource() -> WarehouseResource:
-    return WarehouseResource(database=str(settings.warehouse_path()))
+    return WarehouseResource(
+        database=str(settings.warehouse_path()),
+        connection_config={"memory_limit": settings.duckdb_memory_limit()},
+    )

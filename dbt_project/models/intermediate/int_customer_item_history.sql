@@ -8,19 +8,32 @@ with visible_lines as (
 
 orders as (
     select * from {{ ref('int_orders') }}
+),
+
+order_items as (
+    -- One row per order and item (an order may list an item on several lines), so that
+    -- purchases are counted per order without a distinct count per customer and item.
+    select
+        order_id,
+        customer_id,
+        item_id,
+        sum(quantity) as quantity,
+        sum(amount) as amount
+    from visible_lines
+    group by order_id, customer_id, item_id
 )
 
 select
-    visible_lines.customer_id,
-    visible_lines.item_id,
+    order_items.customer_id,
+    order_items.item_id,
     min(orders.order_date) filter (where orders.is_purchase) as first_purchase_date,
     max(orders.order_date) filter (where orders.is_purchase) as last_purchase_date,
-    count(distinct visible_lines.order_id) filter (where orders.is_purchase) as purchase_count,
-    sum(visible_lines.quantity) as total_quantity,
-    sum(visible_lines.amount) as net_revenue
-from visible_lines
+    count(*) filter (where orders.is_purchase) as purchase_count,
+    sum(order_items.quantity) as total_quantity,
+    sum(order_items.amount) as net_revenue
+from order_items
 inner join orders
     on
-        visible_lines.order_id = orders.order_id
-        and visible_lines.customer_id = orders.customer_id
-group by visible_lines.customer_id, visible_lines.item_id
+        order_items.order_id = orders.order_id
+        and order_items.customer_id = orders.customer_id
+group by order_items.customer_id, order_items.item_id

@@ -21,8 +21,8 @@ STATUSES = ("active", "inactive", "never_purchased")
 def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
     """A few lines a person reads after a run: counts by status and where the tables are."""
     from dagster_project.defs.published_reports import (
+        BACKFILL_DIR,
         CUSTOMER_REPORT_FILE,
-        HISTORY_DIR,
         published_as_of_date,
     )
 
@@ -45,14 +45,14 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
     ]
     if published is not None and as_of_date is not None and published > as_of_date:
         lines.append(
-            f"Published in {Path(reports_dir) / HISTORY_DIR / str(as_of_date)}; the current "
+            f"Published in {Path(reports_dir) / BACKFILL_DIR / str(as_of_date)}; the current "
             f"reports in {reports_dir} stay as of {published}, a later date"
         )
     else:
         lines.append(
             f"Published in {reports_dir}: reports.duckdb (both tables, for BI tools), "
             "customer_activity_report.parquet, customer_item_activity_report.parquet, "
-            "inactive_customers.csv (the call list for sales), history/ (every as-of date)"
+            "inactive_customers.csv (the call list for sales)"
         )
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ import shutil
 
 import duckdb
 
-from tests.conftest import HAND_BUILT_AS_OF, run_pipeline
+from tests.conftest import run_pipeline
 
 BACKFILL_DATE = dt.date(2024, 6, 20)
 FILES_EXTRACTED_BY_THEN = (
@@ -85,23 +85,30 @@ def test_a_backfill_keeps_the_latest_published_reports_and_files_its_own_apart(
     published = {
         e.asset_key.to_user_string() for e in backfill.result.get_asset_materialization_events()
     }
-    assert "published/reports_database" not in published
-    assert "published/report_history" in published
-    # Each date has its snapshot in the history, and the history reads as one table.
+    assert {key for key in published if key.startswith("published/")} == {
+        "published/backfilled_reports"
+    }
+    # The backfill's reports are filed under its date.
+    backfill_dir = reports_dir / "backfills" / str(BACKFILL_DATE)
+    assert sorted(p.name for p in backfill_dir.iterdir()) == [
+        "customer_activity_report.parquet",
+        "customer_item_activity_report.parquet",
+        "inactive_customers.csv",
+    ]
     with duckdb.connect() as con:
-        history = con.execute(
-            f"""
-            select as_of_date::varchar, count(*)
-            from read_parquet('{reports_dir}/history/*/customer_activity_report.parquet')
-            group by all order by all
-            """
+        for table in REPORT_TABLES:
+            rows = con.execute(
+                f"select * from '{backfill_dir / table}.parquet' order by all"
+            ).fetchall()
+            assert rows == backfill.query(f"select * from reports.{table} order by all"), table
+        call_list = con.execute(
+            f"select customer_id from '{backfill_dir}/inactive_customers.csv' order by all"
         ).fetchall()
-    assert history == [(str(BACKFILL_DATE), 7), (str(HAND_BUILT_AS_OF), 12)]
-    for table in REPORT_TABLES:
-        snapshot = reports_dir / "history" / str(BACKFILL_DATE) / f"{table}.parquet"
-        with duckdb.connect() as con:
-            rows = con.execute(f"select * from '{snapshot}' order by all").fetchall()
-        assert rows == backfill.query(f"select * from reports.{table} order by all"), table
+    assert call_list == backfill.query(
+        "select customer_id from reports.inactive_customer_call_list order by all"
+    )
+    # A run on the day itself files nothing apart.
+    assert not (hand_built_run.reports_dir / "backfills").exists()
 
 
 def test_a_backfill_warns_about_the_extracts_it_set_aside(

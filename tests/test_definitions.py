@@ -43,7 +43,7 @@ def test_every_asset_is_defined_in_its_group(defs):
         "published/customer_item_activity_report": "published",
         "published/reports_database": "published",
         "published/inactive_customers_csv": "published",
-        "published/report_history": "published",
+        "published/backfilled_reports": "published",
     }
 
 

@@ -4,13 +4,12 @@
   DuckDB 1.0 so that the DuckDB that BI drivers bundle (1.4 and newer) opens it;
 - `customer_activity_report.parquet`, `customer_item_activity_report.parquet`;
 - `inactive_customers.csv`: the call list for sales teams;
-- `history/<as_of_date>/<report>.parquet`: both reports of every as-of date ever published, so a
-  rebuilt past date (a backfill) has a place of its own and analysts can follow customers over
-  time.
+- `backfills/<as_of_date>/`: the same three reports for a past date rebuilt by a backfill.
 
 The current files never go back in time: a run for an as-of date older than the one they hold
-(a backfill) writes its history snapshot and leaves them as they are, so sales teams keep
-reading the latest reports.
+(a backfill) writes its reports to `backfills/<as_of_date>/` and leaves the current files as
+they are, so sales teams keep reading the latest reports. (Daily runs keep no copies: the
+customer x item report is about as large as the order history.)
 
 Every file is written beside the old one and renamed over it. A reader holding the old file
 keeps a consistent old view; a new connection sees the new file; nobody sees half of one, and
@@ -51,8 +50,8 @@ REPORTS_FRESHNESS = FreshnessPolicy.time_window(
     warn_window=dt.timedelta(hours=26), fail_window=dt.timedelta(hours=50)
 )
 CALL_LIST_KEY = AssetKey(["published", "inactive_customers_csv"])
-HISTORY_KEY = AssetKey(["published", "report_history"])
-HISTORY_DIR = "history"
+BACKFILL_KEY = AssetKey(["published", "backfilled_reports"])
+BACKFILL_DIR = "backfills"
 
 
 def _sql_path(path: Path) -> str:
@@ -174,12 +173,13 @@ def _activity_metadata(con) -> dict:
             skippable=True,
         ),
         AssetSpec(
-            key=HISTORY_KEY,
-            deps=[AssetKey(["reports", table]) for table in REPORT_TABLES],
+            key=BACKFILL_KEY,
+            deps=[AssetKey(["reports", table]) for table in (*REPORT_TABLES, CALL_LIST_TABLE)],
             group_name="published",
-            kinds={"parquet"},
-            description=f"Both reports of every as-of date, as `REPORTS_DIR/{HISTORY_DIR}/"
-            "<as_of_date>/<report>.parquet`: the run's date replaces its own snapshot only.",
+            kinds={"parquet", "csv"},
+            description=f"The reports of a past date rebuilt by a backfill, in `REPORTS_DIR/"
+            f"{BACKFILL_DIR}/<as_of_date>/`; materialized only by runs older than the current "
+            "files.",
             skippable=True,
         ),
         AssetSpec(
@@ -203,33 +203,42 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             "select max(as_of_date) from reports.customer_activity_report"
         ).fetchone()
 
-        def is_current(destination: Path) -> bool:
-            """False when `destination` holds a later as-of date than this run's: kept."""
-            published = published_as_of_date(con, destination)
-            if as_of_date is None or published is None or published <= as_of_date:
-                return True
+        # A backfill: the current files hold a later date than this run's. They stay, and the
+        # run's reports go beside them, under their own date.
+        current_dates = [
+            published_as_of_date(con, reports_dir / name)
+            for name in (CUSTOMER_REPORT_FILE, REPORTS_DATABASE, CALL_LIST_FILE)
+        ]
+        later = max((d for d in current_dates if d is not None), default=None)
+        if as_of_date is not None and later is not None and later > as_of_date:
+            backfill_dir = reports_dir / BACKFILL_DIR / str(as_of_date)
             context.log.warning(
-                f"Kept {destination}: it holds the reports as of {published}, later than this "
-                f"run's {as_of_date}, which are in {reports_dir / HISTORY_DIR / str(as_of_date)}"
+                f"Kept the reports in {reports_dir}: they are as of {later}, later than this "
+                f"run's {as_of_date}, whose reports are in {backfill_dir}"
             )
-            return False
-
-        # An empty report has no date to file it under; the current files still show it is empty.
-        if HISTORY_KEY in selected and as_of_date is not None:
-            snapshot = reports_dir / HISTORY_DIR / str(as_of_date)
-            for table in REPORT_TABLES:
+            if BACKFILL_KEY in selected:
+                for table in REPORT_TABLES:
+                    publish_copy(
+                        con,
+                        f"reports.{table}",
+                        backfill_dir / f"{table}.parquet",
+                        "format parquet",
+                    )
                 publish_copy(
-                    con, f"reports.{table}", snapshot / f"{table}.parquet", "format parquet"
+                    con,
+                    f"reports.{CALL_LIST_TABLE}",
+                    backfill_dir / CALL_LIST_FILE,
+                    "format csv, header true",
                 )
-            context.log.info(f"Published the reports as of {as_of_date} to {snapshot}")
-            yield MaterializeResult(
-                asset_key=HISTORY_KEY,
-                metadata={"as_of_date": str(as_of_date), "path": MV.path(str(snapshot))},
-            )
+                yield MaterializeResult(
+                    asset_key=BACKFILL_KEY,
+                    metadata={"as_of_date": str(as_of_date), "path": MV.path(str(backfill_dir))},
+                )
+            return
 
         for table, key in PARQUET_KEYS.items():
             destination = reports_dir / f"{table}.parquet"
-            if key not in selected or not is_current(destination):
+            if key not in selected:
                 continue
             publish_copy(con, f"reports.{table}", destination, "format parquet")
             (rows,) = con.execute(f"select count(*) from reports.{table}").fetchone()
@@ -244,7 +253,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             yield MaterializeResult(asset_key=key, metadata=metadata)
 
         destination = reports_dir / REPORTS_DATABASE
-        if DATABASE_KEY in selected and is_current(destination):
+        if DATABASE_KEY in selected:
             publish_database(
                 con, {table: f"reports.{table}" for table in REPORT_TABLES}, destination
             )
@@ -259,7 +268,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             )
 
         destination = reports_dir / CALL_LIST_FILE
-        if CALL_LIST_KEY in selected and is_current(destination):
+        if CALL_LIST_KEY in selected:
             publish_copy(con, f"reports.{CALL_LIST_TABLE}", destination, "format csv, header true")
             (rows,) = con.execute(f"select count(*) from reports.{CALL_LIST_TABLE}").fetchone()
             context.log.info(f"Published {rows} inactive customers to {destination}")

@@ -15,7 +15,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 BI_READER_DUCKDB := 1.4.4
 BI_READER_VENV := .venv-duckdb-$(BI_READER_DUCKDB)
 
-.PHONY: install run ui test lint manifest sample lock clean bi-reader
+.PHONY: install run ui test lint manifest sample lock clean bi-reader bench
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,15 @@ bi-reader: $(BI_READER_VENV)/.installed
 test: lint manifest bi-reader
 	BI_READER_PYTHON=$(CURDIR)/$(BI_READER_VENV)/bin/python $(BIN)/python -m pytest
 
+# The benchmark against bare DuckDB (benchmarks/bench.py): writes benchmarks/results.md. The data
+# sets are generated once into .bench/ (about 2 GB at 30M lines) and kept for the next run.
+BENCH_SIZES ?= 1M,10M,30M
+BENCH_REPEATS ?= 3
+BENCH_MEMORY_LIMIT ?= 2GiB
+bench: manifest
+	$(BIN)/python benchmarks/bench.py --sizes $(BENCH_SIZES) --repeats $(BENCH_REPEATS) \
+		--memory-limit "$(BENCH_MEMORY_LIMIT)"
+
 # Rewrites the shipped sample extracts in data/raw/ (deterministic: same files every time).
 sample: install
 	$(BIN)/python -m dagster_project.sample_data --out data/raw
@@ -66,4 +75,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(BI_READER_VENV) dbt_project/target dbt_project/logs data/warehouse.duckdb data/reports
+	rm -rf $(VENV) $(BI_READER_VENV) dbt_project/target dbt_project/logs data/warehouse.duckdb data/reports .bench

@@ -1,0 +1,385 @@
+"""The pipeline against bare DuckDB, on the same generated extracts, at several sizes.
+
+    python benchmarks/bench.py --sizes 1M,10M,30M --repeats 3     (what `make bench` runs)
+
+For each size (order lines), on files written by the sample generator:
+1. baseline: benchmarks/baseline.sql, one DuckDB process computing both reports from the raw
+   files into a DuckDB file: the lower bound for this engine on this machine;
+2. full: a full pipeline run (`python -m dagster_project.run`, every asset, fresh warehouse);
+3. daily: the routine run after one more day's orders extract arrives, on the warehouse the full
+   run left;
+and once, the fixed overhead: a full run, and the baseline, on the tiny shipped sample.
+
+Each measurement is a separate process, timed from outside (wall clock, process start-up
+included) with the peak resident memory of the largest process it started (the pipeline's dbt
+process included). Numbers are medians over the repetitions. The pipeline's report tables are
+compared with the baseline's at every size. Results go to benchmarks/results.md (and .json), with
+a plot of time against size, benchmarks/time_vs_size.svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO / "benchmarks"
+SAMPLE_DIR = REPO / "data" / "raw"
+# The generator writes about 2.6 lines per order and we give each customer about 20 orders over
+# the three years of history, as in the shipped sample.
+LINES_PER_ORDER = 2.58
+ORDERS_PER_CUSTOMER = 20
+HISTORY_DAYS = 3 * 365
+END_DATE = dt.date(2026, 11, 20)
+NEXT_DAY = END_DATE + dt.timedelta(days=1)
+
+# Runs a command and prints its wall time and the peak memory of the largest process it started
+# (ru_maxrss of the waited-for descendants: the command itself, or a process it ran, like dbt).
+MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+completed = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+seconds = time.perf_counter() - start
+print(json.dumps({
+    "seconds": seconds,
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    "returncode": completed.returncode,
+    "stdout": completed.stdout[-6000:],
+    "stderr": completed.stderr[-6000:],
+}))
+"""
+
+RUN_BASELINE = """
+import string, sys, duckdb
+database, script, raw_dir, as_of_date, memory_limit = sys.argv[1:]
+sql = string.Template(open(script).read()).substitute(raw_dir=raw_dir, as_of_date=as_of_date)
+con = duckdb.connect(database)
+if memory_limit:
+    con.execute(f"set memory_limit = '{memory_limit}'")
+con.execute(sql)
+con.close()
+"""
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * factor)
+
+
+def size_label(lines: int) -> str:
+    if lines >= 1_000_000:
+        return f"{lines / 1_000_000:g}M"
+    return f"{lines / 1_000:g}k" if lines >= 1_000 else str(lines)
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    result = json.loads(completed.stdout)
+    if result["returncode"] != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result['stdout']}\n{result['stderr']}")
+    return result
+
+
+def generate(data_dir: Path, lines: int) -> dict:
+    """The history (three years, ending END_DATE) and the next day's extract, written once."""
+    from dagster_project import sample_data
+
+    marker = data_dir / "generated.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    shutil.rmtree(data_dir, ignore_errors=True)
+    orders = round(lines / LINES_PER_ORDER)
+    customers = max(150, orders // ORDERS_PER_CUSTOMER)
+    history = sample_data.generate(
+        data_dir / "history", customers=customers, orders=orders, end_date=END_DATE
+    )
+    # The next day: the history's files (hard links: the same files, as a real folder keeps
+    # them) plus one day's new extract, of a day's share of the history's lines.
+    next_day = data_dir / "next_day"
+    for path in (data_dir / "history").rglob("*.csv"):
+        target = next_day / path.relative_to(data_dir / "history")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    day_lines = sample_data.generate_day(
+        next_day,
+        NEXT_DAY,
+        customers=customers,
+        orders=max(1, round(history["order_lines"] / HISTORY_DAYS / LINES_PER_ORDER)),
+    )
+    info = {**history, "next_day_lines": day_lines}
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def pipeline_env(raw_dir: Path, warehouse: Path, reports_dir: Path, memory_limit: str) -> dict:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DAGSTER_HOME", "AS_OF_DATE", "DUCKDB_MEMORY_LIMIT")
+    }
+    env |= {
+        "RAW_DATA_DIR": str(raw_dir),
+        "WAREHOUSE_PATH": str(warehouse),
+        "REPORTS_DIR": str(reports_dir),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+    }
+    if memory_limit:
+        env["DUCKDB_MEMORY_LIMIT"] = memory_limit
+    return env
+
+
+def run_pipeline(raw_dir, warehouse, reports_dir, as_of_date, memory_limit) -> dict:
+    command = [sys.executable, "-m", "dagster_project.run", "--as-of-date", str(as_of_date)]
+    return measure(command, pipeline_env(raw_dir, warehouse, reports_dir, memory_limit))
+
+
+def run_baseline(raw_dir: Path, database: Path, as_of_date, memory_limit: str) -> dict:
+    database.unlink(missing_ok=True)
+    script = BENCH_DIR / "baseline.sql"
+    return measure(
+        [
+            sys.executable,
+            "-c",
+            RUN_BASELINE,
+            str(database),
+            str(script),
+            str(raw_dir),
+            str(as_of_date),
+            memory_limit,
+        ]
+    )
+
+
+def step_seconds(run: dict) -> dict[str, float]:
+    """The per-step times the run printed in its summary (`Steps: name 1.2 s, ...`)."""
+    for line in run["stdout"].splitlines():
+        if line.startswith("Steps: "):
+            return {
+                name: float(seconds)
+                for name, seconds in (
+                    part.rsplit(" ", 2)[:2] for part in line[len("Steps: ") :].split(", ")
+                )
+            }
+    return {}
+
+
+# The columns both compute, per report.
+COMPARED_COLUMNS = {
+    "customer_activity_report": (
+        "as_of_date, customer_id, customer_name, email, sales_rep, segment, billing_cycle, "
+        "first_purchase_date, last_purchase_date, days_since_last_purchase, purchase_count, "
+        "lifetime_net_revenue, revenue_last_365_days, inactivity_threshold_days, activity_status"
+    ),
+    "customer_item_activity_report": (
+        "as_of_date, customer_id, item_id, item_name, category, first_purchase_date, "
+        "last_purchase_date, purchase_count, total_quantity, net_revenue"
+    ),
+}
+
+
+def differences(warehouse: Path, baseline: Path) -> dict[str, int]:
+    """Rows in one report and not in the other, per report (0 and 0: the same reports)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{warehouse}' as pipeline (read_only)")
+        con.execute(f"attach '{baseline}' as baseline (read_only)")
+        out = {}
+        for table, columns in COMPARED_COLUMNS.items():
+            (count,) = con.execute(
+                f"""
+                select count(*) from (
+                    (select {columns} from pipeline.reports.{table}
+                     except all select {columns} from baseline.{table})
+                    union all
+                    (select {columns} from baseline.{table}
+                     except all select {columns} from pipeline.reports.{table})
+                )
+                """
+            ).fetchone()
+            out[table] = count
+    return out
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
+        "all_seconds": [round(r["seconds"], 2) for r in runs],
+    }
+
+
+def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> dict:
+    label = size_label(lines)
+    data_dir = work / "data" / label
+    log(f"[{label}] generating the extracts in {data_dir}")
+    info = generate(data_dir, lines)
+    runs_dir = work / "runs" / label
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir(parents=True)
+
+    baseline_runs = []
+    for r in range(repeats):
+        baseline_runs.append(
+            run_baseline(data_dir / "history", runs_dir / "baseline.duckdb", END_DATE, memory_limit)
+        )
+        log(f"[{label}] baseline {r + 1}/{repeats}: {baseline_runs[-1]['seconds']:.1f} s")
+
+    full_runs, steps = [], []
+    for r in range(repeats):
+        warehouse = runs_dir / f"full_{r}.duckdb"
+        full_runs.append(
+            run_pipeline(
+                data_dir / "history", warehouse, runs_dir / "reports", END_DATE, memory_limit
+            )
+        )
+        steps.append(step_seconds(full_runs[-1]))
+        log(f"[{label}] full run {r + 1}/{repeats}: {full_runs[-1]['seconds']:.1f} s {steps[-1]}")
+    diff = differences(runs_dir / "full_0.duckdb", runs_dir / "baseline.duckdb")
+    log(f"[{label}] rows differing from the baseline: {diff}")
+
+    daily_runs, daily_steps = [], []
+    for r in range(repeats):
+        warehouse = runs_dir / f"daily_{r}.duckdb"
+        shutil.copy(runs_dir / "full_0.duckdb", warehouse)
+        daily_runs.append(
+            run_pipeline(
+                data_dir / "next_day", warehouse, runs_dir / "reports", NEXT_DAY, memory_limit
+            )
+        )
+        daily_steps.append(step_seconds(daily_runs[-1]))
+        log(f"[{label}] daily run {r + 1}/{repeats}: {daily_runs[-1]['seconds']:.1f} s")
+    for path in runs_dir.glob("*.duckdb"):
+        path.unlink()
+
+    return {
+        "lines": info["order_lines"],
+        "repeats": repeats,
+        "next_day_lines": info["next_day_lines"],
+        "customers": info["customers"],
+        "baseline": median_of(baseline_runs),
+        "full": median_of(full_runs) | {"steps": _median_steps(steps)},
+        "daily": median_of(daily_runs) | {"steps": _median_steps(daily_steps)},
+        "rows_differing": diff,
+    }
+
+
+def _median_steps(steps: list[dict[str, float]]) -> dict[str, float]:
+    names = sorted({name for s in steps for name in s})
+    return {n: round(statistics.median(s[n] for s in steps if n in s), 2) for n in names}
+
+
+def bench_overhead(repeats: int, work: Path, log) -> dict:
+    runs_dir = work / "runs" / "sample"
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir(parents=True)
+    baseline_runs, full_runs, steps = [], [], []
+    for r in range(repeats):
+        baseline_runs.append(run_baseline(SAMPLE_DIR, runs_dir / "baseline.duckdb", END_DATE, ""))
+        full_runs.append(
+            run_pipeline(
+                SAMPLE_DIR, runs_dir / f"full_{r}.duckdb", runs_dir / "reports", END_DATE, ""
+            )
+        )
+        steps.append(step_seconds(full_runs[-1]))
+        log(f"[sample] full run {r + 1}/{repeats}: {full_runs[-1]['seconds']:.1f} s {steps[-1]}")
+    return {
+        "baseline": median_of(baseline_runs),
+        "full": median_of(full_runs) | {"steps": _median_steps(steps)},
+    }
+
+
+def machine() -> dict:
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    import duckdb
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", default="1M,10M,30M", help="order lines per data set, e.g. 1M,10M,30M"
+    )
+    parser.add_argument(
+        "--repeats",
+        default="3",
+        help="runs per measurement (median): one number, or one per size (e.g. 3,3,1)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        default="2GiB",
+        help="DuckDB's memory_limit for the pipeline and the baseline (empty: DuckDB's default)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=REPO / ".bench",
+        help="where the data sets (kept between runs) and warehouses go",
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results are written")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    repeats = [int(r) for r in args.repeats.split(",")]
+    repeats = repeats if len(repeats) == len(sizes) else [repeats[0]] * len(sizes)
+    results = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "repeats": repeats,
+        "memory_limit": args.memory_limit,
+        "overhead": bench_overhead(max(repeats), args.work_dir, log),
+        "sizes": [],
+    }
+    for lines, size_repeats in zip(sizes, repeats, strict=True):
+        results["sizes"].append(
+            bench_size(lines, size_repeats, args.work_dir, args.memory_limit, log)
+        )
+
+    from report import write_results  # benchmarks/report.py, beside this file
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results(results, args.out)
+    log(f"Wrote {args.out / 'results.md'} and {args.out / 'time_vs_size.svg'}")
+    wrong = {
+        size_label(s["lines"]): s["rows_differing"]
+        for s in results["sizes"]
+        if any(s["rows_differing"].values())
+    }
+    if wrong:
+        log(f"The pipeline's reports differ from the baseline's: {wrong}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""Writes the benchmark's results: benchmarks/results.md and a plot, time_vs_size.svg.
+
+The targets (issue: performance at tens of millions of order lines) are checked here, so the
+results file says where each stands. benchmarks/analysis.md, written by hand after looking at a
+run, is copied in: why a target is missed, and what the profile showed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+FULL_RATIO_TARGET = 1.5  # full run / baseline, at 10M lines and above
+DAILY_SHARE_TARGET = 0.10  # daily run / full run, at 30M lines
+PEAK_MEMORY_TARGET_MIB = 4 * 1024  # at 30M lines
+OVERHEAD_TARGET_SECONDS = 8.0  # full run on the tiny sample
+
+
+def _label(lines: int) -> str:
+    return f"{lines / 1_000_000:.1f}M" if lines >= 1_000_000 else f"{lines / 1_000:.0f}k"
+
+
+def _status(met: bool | None) -> str:
+    return {True: "met", False: "**not met**", None: "not measured"}[met]
+
+
+def targets(results: dict) -> list[tuple[str, str, str]]:
+    """(target, measured, status) for each target of the issue."""
+    sizes = results["sizes"]
+    rows = []
+    large = [s for s in sizes if s["lines"] >= 9_500_000]
+    ratios = [s["full"]["seconds"] / s["baseline"]["seconds"] for s in large]
+    rows.append(
+        (
+            f"full run ≤ {FULL_RATIO_TARGET}x baseline at 10M lines and above",
+            ", ".join(f"{_label(s['lines'])}: {r:.2f}x" for s, r in zip(large, ratios, strict=True))
+            or "-",
+            _status(all(r <= FULL_RATIO_TARGET for r in ratios) if large else None),
+        )
+    )
+    largest = max(sizes, key=lambda s: s["lines"]) if sizes else None
+    at_30m = largest if largest and largest["lines"] >= 29_000_000 else None
+    share = at_30m["daily"]["seconds"] / at_30m["full"]["seconds"] if at_30m else None
+    rows.append(
+        (
+            f"daily run ≤ {DAILY_SHARE_TARGET:.0%} of the full run at 30M lines",
+            f"{share:.1%}" if share is not None else "-",
+            _status(share <= DAILY_SHARE_TARGET if share is not None else None),
+        )
+    )
+    peak = max(at_30m["full"]["peak_rss_mib"], at_30m["daily"]["peak_rss_mib"]) if at_30m else None
+    rows.append(
+        (
+            f"peak memory ≤ {PEAK_MEMORY_TARGET_MIB / 1024:.0f} GiB at 30M lines "
+            f"(DuckDB memory_limit {results['memory_limit'] or 'default'})",
+            f"{peak / 1024:.2f} GiB" if peak is not None else "-",
+            _status(peak <= PEAK_MEMORY_TARGET_MIB if peak is not None else None),
+        )
+    )
+    overhead = results["overhead"]["full"]["seconds"]
+    rows.append(
+        (
+            f"fixed overhead (full run on the tiny sample) ≤ {OVERHEAD_TARGET_SECONDS:.0f} s",
+            f"{overhead:.1f} s",
+            _status(overhead <= OVERHEAD_TARGET_SECONDS),
+        )
+    )
+    return rows
+
+
+def markdown(results: dict, analysis: str) -> str:
+    m = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`benchmarks/bench.py`); do not edit by hand, edit "
+        "`benchmarks/analysis.md`.",
+        "",
+        f"- Run: {results['date']}; each number is the median of "
+        + ", ".join(
+            f"{r} run(s) at {_label(s['lines'])}"
+            for r, s in zip(results["repeats"], results["sizes"], strict=True)
+        )
+        + f" ({max(results['repeats'])} on the sample)",
+        f"- Machine: {m['cores']} cores, {m['memory_gib']} GiB memory; {m['platform']}",
+        f"- Python {m['python']}, DuckDB {m['duckdb']}; DuckDB memory_limit "
+        f"{results['memory_limit'] or 'default (80% of memory)'}",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | status |",
+        "|---|---|---|",
+        *(f"| {t} | {v} | {s} |" for t, v, s in targets(results)),
+        "",
+        "## Times",
+        "",
+        "Wall time in seconds, process start-up included; peak memory of the largest process.",
+        "",
+        "| order lines | baseline | full run | full / baseline | daily run (new lines) "
+        "| daily / full | peak memory full, daily | reports equal baseline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    o = results["overhead"]
+    lines.append(
+        f"| sample (7,748) | {o['baseline']['seconds']:.2f} | {o['full']['seconds']:.2f} | "
+        f"{o['full']['seconds'] / o['baseline']['seconds']:.1f}x | - | - | "
+        f"{o['full']['peak_rss_mib']:.0f} MiB | - |"
+    )
+    for s in results["sizes"]:
+        equal = "yes" if not any(s["rows_differing"].values()) else f"no: {s['rows_differing']}"
+        lines.append(
+            f"| {s['lines']:,} | {s['baseline']['seconds']:.2f} | {s['full']['seconds']:.2f} | "
+            f"{s['full']['seconds'] / s['baseline']['seconds']:.2f}x | "
+            f"{s['daily']['seconds']:.2f} ({s['next_day_lines']:,}) | "
+            f"{s['daily']['seconds'] / s['full']['seconds']:.1%} | "
+            f"{s['full']['peak_rss_mib']:.0f}, {s['daily']['peak_rss_mib']:.0f} MiB | {equal} |"
+        )
+    lines += [
+        "",
+        "Per step of the pipeline (seconds, inside the run; the rest is process start-up and "
+        "loading the definitions):",
+        "",
+        "| order lines | run | raw_extracts | dbt_models | published_reports |",
+        "|---|---|---|---|---|",
+    ]
+    step_rows = [("sample", "full", o["full"]["steps"])]
+    for s in results["sizes"]:
+        step_rows += [
+            (f"{s['lines']:,}", "full", s["full"]["steps"]),
+            (f"{s['lines']:,}", "daily", s["daily"]["steps"]),
+        ]
+    for size, run, steps in step_rows:
+        lines.append(
+            f"| {size} | {run} | "
+            + " | ".join(
+                f"{steps.get(step, float('nan')):.2f}"
+                for step in ("raw_extracts", "dbt_models", "published_reports")
+            )
+            + " |"
+        )
+    lines += ["", "![time against size](time_vs_size.svg)", "", analysis.strip(), ""]
+    return "\n".join(lines)
+
+
+def svg_plot(results: dict) -> str:
+    """Time against size on log-log axes, one line for each of the four measurements."""
+    width, height, left, bottom, top, right = 640, 400, 70, 50, 20, 150
+    sample_lines = 7_748
+    series = {
+        "baseline": [(s["lines"], s["baseline"]["seconds"]) for s in results["sizes"]],
+        "full run": [(s["lines"], s["full"]["seconds"]) for s in results["sizes"]],
+        "daily run": [(s["lines"], s["daily"]["seconds"]) for s in results["sizes"]],
+        "fixed overhead": [(sample_lines, results["overhead"]["full"]["seconds"])],
+    }
+    colors = {
+        "baseline": "#555555",
+        "full run": "#1f77b4",
+        "daily run": "#2ca02c",
+        "fixed overhead": "#d62728",
+    }
+    points = [p for values in series.values() for p in values]
+    xs = [math.log10(x) for x, _ in points]
+    ys = [math.log10(max(y, 0.01)) for _, y in points]
+    x0, x1 = math.floor(min(xs)), math.ceil(max(xs))
+    y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+
+    def sx(x: float) -> float:
+        return left + (math.log10(x) - x0) / (x1 - x0) * (width - left - right)
+
+    def sy(y: float) -> float:
+        return (
+            height - bottom - (math.log10(max(y, 0.01)) - y0) / (y1 - y0) * (height - bottom - top)
+        )
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    for e in range(x0, x1 + 1):
+        x = sx(10**e)
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#ddd"/>'
+        )
+        out.append(
+            f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">'
+            f"{_label(10**e) if e >= 3 else 10**e}</text>"
+        )
+    for e in range(y0, y1 + 1):
+        y = sy(10**e)
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>'
+        )
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{10**e:g} s</text>')
+    out.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">'
+        "order lines</text>"
+    )
+    for i, (name, values) in enumerate(series.items()):
+        color = colors[name]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(values))
+        if len(values) > 1:
+            out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        out += [
+            f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>' for x, y in values
+        ]
+        ly = top + 10 + i * 20
+        out.append(
+            f'<line x1="{width - right + 15}" y1="{ly}" x2="{width - right + 35}" y2="{ly}" '
+            f'stroke="{color}" stroke-width="2"/>'
+        )
+        out.append(f'<text x="{width - right + 40}" y="{ly + 4}">{name}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def write_results(results: dict, out: Path) -> None:
+    analysis_path = Path(__file__).with_name("analysis.md")
+    analysis = analysis_path.read_text() if analysis_path.exists() else ""
+    (out / "results.md").write_text(markdown(results, analysis))
+    (out / "time_vs_size.svg").write_text(svg_plot(results))

@@ -1,6 +1,7 @@
 """The dbt project as Dagster sees it: where it is and where its manifest is prepared."""
 
 import importlib.metadata
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -30,10 +31,25 @@ def _project_sources() -> list[Path]:
     return [path for path in paths if path.exists()]
 
 
+def _profile_inputs() -> dict[str, str]:
+    """The environment the dbt profile reads: dbt parses everything again when it changes."""
+    return {
+        "WAREHOUSE_PATH": str(settings.warehouse_path()),
+        "DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit(),
+    }
+
+
+def _profile_stamp() -> Path:
+    return Path(dbt_project.manifest_path).with_name("prepared_for.json")
+
+
 def manifest_is_stale() -> bool:
-    """True when the manifest is missing or older than a file of the dbt project."""
-    manifest = Path(dbt_project.manifest_path)
-    if not manifest.exists():
+    """True when the manifest is missing, older than a file of the dbt project, or parsed for
+    another warehouse or memory limit."""
+    manifest, stamp = Path(dbt_project.manifest_path), _profile_stamp()
+    if not manifest.exists() or not stamp.exists():
+        return True
+    if json.loads(stamp.read_text()) != _profile_inputs():
         return True
     built = manifest.stat().st_mtime_ns
     return any(path.stat().st_mtime_ns > built for path in _project_sources())
@@ -43,20 +59,24 @@ def prepare_manifest(force: bool = False) -> None:
     """Writes the dbt manifest that the Dagster definitions are built from, unless it is newer
     than every file of the dbt project: `dbt parse` costs seconds on every run otherwise.
 
-    It parses with the warehouse path the runs use, so that dbt's partial-parse state matches
-    theirs (dbt parses everything again when a variable its profile reads has changed).
+    It parses with the warehouse path and memory limit the runs use, so that dbt's partial-parse
+    state matches theirs (dbt parses everything again when a variable its profile reads has
+    changed).
     """
     if not force and not manifest_is_stale():
         return
-    previous = os.environ.get("WAREHOUSE_PATH")
-    os.environ["WAREHOUSE_PATH"] = str(settings.warehouse_path())
+    inputs = _profile_inputs()
+    previous = {name: os.environ.get(name) for name in inputs}
+    os.environ.update(inputs)
     try:
         dbt_project.preparer.prepare(dbt_project)
     finally:
-        if previous is None:
-            os.environ.pop("WAREHOUSE_PATH", None)
-        else:
-            os.environ["WAREHOUSE_PATH"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    _profile_stamp().write_text(json.dumps(inputs))
 
 
 class InstalledDbtCliResource(DbtCliResource):

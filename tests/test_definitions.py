@@ -28,6 +28,7 @@ def test_every_asset_is_defined_in_its_group(defs):
         "raw/orders": "raw",
         "raw/customers": "raw",
         "raw/items": "raw",
+        "raw/load_ledger": "raw",
         "staging/stg_orders": "staging",
         "staging/stg_customers": "staging",
         "staging/stg_items": "staging",
@@ -36,6 +37,7 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_customer_purchase_history": "intermediate",
         "intermediate/int_customer_item_history": "intermediate",
         "intermediate/int_customer_activity": "intermediate",
+        "intermediate/int_order_files_built": "intermediate",
         "reports/customer_activity_report": "reports",
         "reports/customer_item_activity_report": "reports",
         "reports/inactive_customer_call_list": "reports",
@@ -50,8 +52,11 @@ def test_every_asset_is_defined_in_its_group(defs):
 @pytest.mark.parametrize(
     ("published", "raw"),
     [
-        ("published/customer_activity_report", {"raw/orders", "raw/customers"}),
-        ("published/customer_item_activity_report", {"raw/orders", "raw/customers", "raw/items"}),
+        ("published/customer_activity_report", {"raw/orders", "raw/customers", "raw/load_ledger"}),
+        (
+            "published/customer_item_activity_report",
+            {"raw/orders", "raw/customers", "raw/items", "raw/load_ledger"},
+        ),
     ],
 )
 def test_published_reports_trace_back_to_the_raw_extract_assets(defs, published, raw):
@@ -80,7 +85,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 19
+    assert len(every_asset) == 21
     assert job.asset_layer.executable_asset_keys == every_asset
 
 

@@ -61,9 +61,14 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
 def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> Iterator[None]:
     """The environment of the dbt process: the warehouse resource's file, absolute, as its
     profile reads it (dbt runs in the dbt project folder, where a relative path would mean
-    another file), and the as-of date. The date goes by environment rather than `--vars`: dbt
-    parses the whole project again whenever its vars change, seconds on every daily run."""
-    values = {"WAREHOUSE_PATH": str(Path(warehouse.database).resolve()), "AS_OF_DATE": as_of_date}
+    another file), DuckDB's memory limit, and the as-of date. The date goes by environment
+    rather than `--vars`: dbt parses the whole project again whenever its vars change, seconds
+    on every daily run."""
+    values = {
+        "WAREHOUSE_PATH": str(Path(warehouse.database).resolve()),
+        "DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit(),
+        "AS_OF_DATE": as_of_date,
+    }
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

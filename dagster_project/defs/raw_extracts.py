@@ -39,6 +39,9 @@ FILES_PRESENT_CHECK = "every_loaded_file_still_present"
 ORDERS_ARRIVING_CHECK = "new_orders_extract_arrived_recently"
 
 
+LEDGER_KEY = AssetKey(["raw", "load_ledger"])
+
+
 def raw_asset_key(entity_name: str) -> AssetKey:
     return AssetKey(["raw", entity_name])
 
@@ -99,6 +102,17 @@ def _reconciliation_check(con, entity, key: AssetKey) -> AssetCheckResult:
             skippable=True,
         )
         for entity in ENTITIES.values()
+    ]
+    + [
+        AssetSpec(
+            key=LEDGER_KEY,
+            description="The load ledger, `raw.load_ledger`: one row per extract file loaded "
+            "(size, content hash, rows read, loaded and quarantined). The incremental order "
+            "models read it to find the files that are new since their last build.",
+            group_name="raw",
+            kinds={"duckdb"},
+            skippable=True,
+        )
     ],
     check_specs=[
         AssetCheckSpec(
@@ -199,4 +213,17 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                 check
                 for check in checks
                 if AssetCheckKey(key, check.check_name) in context.selected_asset_check_keys
+            )
+        if LEDGER_KEY in context.selected_asset_keys:
+            files = dict(
+                con.execute(
+                    f"select entity, count(*) from {LOAD_LEDGER_TABLE} group by entity"
+                ).fetchall()
+            )
+            yield MaterializeResult(
+                asset_key=LEDGER_KEY,
+                metadata={
+                    "dagster/row_count": sum(files.values()),
+                    "files_by_entity": MV.json(files),
+                },
             )

@@ -1,13 +1,24 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_rows_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}"
+) }}
+-- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ source('raw', 'orders') }}
 -- Each customer's history with each item up to the as-of date: one row per customer and item on
 -- a visible order line. Purchase dates and counts come from purchase orders only; quantity and
 -- revenue from every visible line, credits included.
 with visible_lines as (
     select * from {{ ref('int_order_lines_current') }}
-    where {{ is_visible('order_date') }}
+    where
+        {{ is_visible('order_date') }}
+        and {{ only_keys_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}
 ),
 
 orders as (
     select * from {{ ref('int_orders') }}
+    where {{ only_keys_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}
 ),
 
 order_items as (

@@ -1,10 +1,20 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_rows_to_rebuild('order_id', orders_in_new_files_sql()) }}"
+) }}
+-- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ source('raw', 'orders') }}
 -- The current version of every order, among the extracts made by the as-of date. A re-sent order
 -- replaces its earlier versions entirely: its lines are those of the file whose name sorts last
 -- among the files that contain the order, so lines dropped from the new version disappear and
 -- nothing is counted twice.
 with order_lines as (
     select * from {{ ref('stg_orders') }}
-    where {{ is_extracted_by_as_of_date('source_file') }}
+    where
+        {{ is_extracted_by_as_of_date('source_file') }}
+        and {{ only_keys_to_rebuild('order_id', orders_in_new_files_sql()) }}
 ),
 
 current_versions as (

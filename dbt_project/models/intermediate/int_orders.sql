@@ -1,10 +1,20 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_rows_to_rebuild('order_id', orders_in_new_files_sql()) }}"
+) }}
+-- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ source('raw', 'orders') }}
 -- One row per order visible at the as-of date, and whether it is a purchase.
 -- An order's date is the earliest date among its visible lines, its type that of its first line.
 -- A purchase is an order of a purchase type (invoice, sales receipt) whose net amount, the sum of
 -- its visible lines, is above zero; other orders still count in net revenue.
 with visible_lines as (
     select * from {{ ref('int_order_lines_current') }}
-    where {{ is_visible('order_date') }}
+    where
+        {{ is_visible('order_date') }}
+        and {{ only_keys_to_rebuild('order_id', orders_in_new_files_sql()) }}
 ),
 
 orders as (

@@ -1,0 +1,104 @@
+{#- Incremental builds of the order-level models.
+
+    `int_order_lines_current`, `int_orders` and `int_customer_item_history` keep what earlier
+    builds computed and recompute only what the orders extract files that are new since the
+    last build touch: their orders (and, for the customer x item history, every customer any
+    version of those orders names). A daily run then costs in proportion to the new day's
+    lines, not to the history.
+
+    That is right only when nothing in the history depends on the as-of date, so a build
+    recomputes everything (deleting what the model held, then inserting it all again) unless
+      - this build sees everything: no orders extract dated after the as-of date and no order
+        line dated after it (true of a daily run; not of a backfill);
+      - the previous build saw everything too (it was not a backfill);
+      - every orders file the previous build read is unchanged (a file replaced under the same
+        name may have dropped orders, which only a full build removes).
+    `int_order_files_built` records, after the three models, which files they have absorbed. -#}
+
+{%- macro order_files_built() -%}
+    {#- None where there is none yet, or no model to place it by (a unit test). -#}
+    {%- if not execute or this is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(
+        database=this.database, schema=this.schema, identifier='int_order_files_built')) }}
+{%- endmacro %}
+
+{#- True when the build at the as-of date sees every order line and every orders extract. -#}
+{% macro sees_everything_sql() -%}
+    (
+        (select coalesce(max(order_date) <= {{ as_of_date() }}, true)
+         from {{ source('raw', 'orders') }})
+        and not exists (
+            select 1 from {{ source('raw', 'load_ledger') }}
+            where entity = 'orders' and not {{ is_extracted_by_as_of_date('source_file') }}
+        )
+    )
+{%- endmacro %}
+
+{#- True when this model may recompute only the orders of new files (see above). -#}
+{% macro incremental_run_is_safe() %}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set built = order_files_built() -%}
+    {%- if built is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            coalesce((select bool_and(sees_everything) from {{ built }}), false)
+            and {{ sees_everything_sql() }}
+            and not exists (
+                select 1
+                from {{ built }} as built
+                left join {{ source('raw', 'load_ledger') }} as ledger
+                    on ledger.entity = 'orders' and ledger.source_file = built.source_file
+                where ledger.content_sha256 is distinct from built.content_sha256
+            )
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0]) }}
+{% endmacro %}
+
+{#- The orders with lines in orders extract files that the last build did not read. -#}
+{% macro orders_in_new_files_sql() -%}
+    {%- if order_files_built() is none -%}
+        {{ return('select null::varchar as order_id where false') }}
+    {%- endif -%}
+    select distinct order_id
+    from {{ source('raw', 'orders') }}
+    where _source_file in (
+        select source_file from {{ source('raw', 'load_ledger') }}
+        where entity = 'orders'
+          and source_file not in (select source_file from {{ order_files_built() }})
+    )
+{%- endmacro %}
+
+{#- The customers that any version of those orders names (an order may move to another one). -#}
+{% macro customers_of_orders_in_new_files_sql() -%}
+    select distinct customer_id
+    from {{ source('raw', 'orders') }}
+    where order_id in ({{ orders_in_new_files_sql() }})
+{%- endmacro %}
+
+{#- The model's filter: only the keys to recompute on a safe incremental build, else all. -#}
+{% macro only_keys_to_rebuild(column, keys_sql) -%}
+    {%- if is_incremental() and incremental_run_is_safe() -%}
+        {{ column }} in ({{ keys_sql }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The model's pre-hook: delete the rows that the build recomputes (all of them unless safe),
+    so that keys with nothing left to insert (an order dropped, a customer's last order moved)
+    go too. -#}
+{% macro delete_rows_to_rebuild(column, keys_sql) -%}
+    {%- if not is_incremental() -%}
+        select 1
+    {%- elif incremental_run_is_safe() -%}
+        delete from {{ this }} where {{ column }} in ({{ keys_sql }})
+    {%- else -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}

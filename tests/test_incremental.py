@@ -1,0 +1,137 @@
+"""The daily build recomputes only what new extract files touch, and gives exactly the reports a
+build from scratch gives; a changed file or a backfill makes it rebuild everything.
+
+The order-level models keep earlier builds' rows (see dbt_project/macros/incremental.sql).
+Which way a build went shows in the SQL dbt compiled for it: an incremental build selects the
+orders of the files missing from `int_order_files_built`.
+"""
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import run_pipeline
+
+REPORTS = (
+    "reports.customer_activity_report",
+    "reports.customer_item_activity_report",
+    "reports.inactive_customer_call_list",
+    "intermediate.int_order_lines_current",
+    "intermediate.int_orders",
+    "intermediate.int_customer_item_history",
+)
+# Seen-everything state: the first build reads the files up to 2024-06-24, whose orders are all
+# dated on or before it (orders_2024-06-30.csv holds an order dated 2024-07-05: left out here).
+FIRST_DAY = dt.date(2024, 6, 24)
+NEXT_DAY = dt.date(2024, 6, 27)
+# The next day's extract: a re-sent order with other lines (R-001, C11), an order moved to
+# another customer (A-003, from C03 to C04), a new order of a known customer and one of a new
+# customer.
+NEXT_DAY_ORDERS = """order_id,order_date,customer_id,item_id,line_number,quantity,amount,order_type
+R-001,2024-05-30,C11,I3,1,4,44.00,invoice
+A-003,2024-05-06,C04,I3,1,5,25.00,invoice
+N-001,2024-06-26,C03,I1,1,2,20.00,invoice
+N-002,2024-06-27,C99,I2,1,1,70.00,sales_receipt
+"""
+
+
+@pytest.fixture
+def first_day_raw(hand_built_raw_dir, tmp_path) -> Path:
+    raw = tmp_path / "raw"
+    shutil.copytree(hand_built_raw_dir, raw)
+    (raw / "orders" / "orders_2024-06-30.csv").unlink()
+    return raw
+
+
+def table_rows(warehouse: Path) -> dict[str, list]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {t: con.execute(f"select * from {t} order by all").fetchall() for t in REPORTS}
+
+
+def was_incremental(run) -> bool:
+    """Whether the run's dbt build recomputed only new files' orders, from its compiled SQL."""
+    from dagster_project.dbt_project import dbt_project
+
+    run_id = run.result.run_id[:7]
+    (target,) = Path(dbt_project.project_dir, "target").glob(f"dbt_models-{run_id}-*")
+    models = target / "compiled" / "inactive_customers" / "models" / "intermediate"
+    ways = {
+        "int_order_files_built" in (models / f"{model}.sql").read_text()
+        for model in ("int_order_lines_current", "int_orders", "int_customer_item_history")
+    }
+    assert len(ways) == 1  # the three models agree
+    return ways.pop()
+
+
+def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_build(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY)
+    assert first.result.success
+    assert not was_incremental(first)
+
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r2", NEXT_DAY)
+    assert daily.result.success
+    assert was_incremental(daily)
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+    # The moved order left C03 and joined C04; the re-sent one replaced its lines.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            """
+            select customer_id, item_id, purchase_count, total_quantity::varchar
+            from reports.customer_item_activity_report
+            where customer_id in ('C03', 'C11', 'C99') order by all
+            """
+        ).fetchall() == [
+            ("C03", "I1", 1, "2.0000"),
+            ("C03", "I3", 1, "5.0000"),
+            ("C11", "I3", 1, "4.0000"),
+            ("C99", "I2", 1, "1.0000"),
+        ]
+
+
+def test_a_file_changed_under_its_name_rebuilds_everything(dbt_manifest, first_day_raw, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    # The first extract sent again, without order A-010 (C07's only purchase).
+    first_file = first_day_raw / "orders" / "orders_2024-05-31.csv"
+    first_file.write_text(
+        "".join(line for line in first_file.open() if not line.startswith("A-010,"))
+    )
+
+    again = run_pipeline(first_day_raw, warehouse, tmp_path / "r2", FIRST_DAY)
+    assert again.result.success
+    assert not was_incremental(again)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from intermediate.int_orders where order_id = 'A-010'"
+        ).fetchone() == (0,)
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", FIRST_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+
+
+def test_a_daily_build_after_a_backfill_equals_a_full_build(dbt_manifest, first_day_raw, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    # A backfill for a date before the Parquet extract, then the next daily run.
+    backfill = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", dt.date(2024, 6, 1))
+    assert backfill.result.success
+    assert not was_incremental(backfill)
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r2", NEXT_DAY)
+    assert daily.result.success
+    # The state the backfill left is not the daily one: everything is built again.
+    assert not was_incremental(daily)
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)

@@ -2,7 +2,6 @@
 
 import importlib.metadata
 import json
-import os
 from functools import cached_property
 from pathlib import Path
 
@@ -66,16 +65,8 @@ def prepare_manifest(force: bool = False) -> None:
     if not force and not manifest_is_stale():
         return
     inputs = _profile_inputs()
-    previous = {name: os.environ.get(name) for name in inputs}
-    os.environ.update(inputs)
-    try:
+    with settings.environment(inputs):
         dbt_project.preparer.prepare(dbt_project)
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     _profile_stamp().write_text(json.dumps(inputs))
 
 

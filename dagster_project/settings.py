@@ -7,8 +7,10 @@ the user started it. Both get the same absolute path from these functions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +92,19 @@ def duckdb_memory_limit() -> str:
 def failure_webhook_url() -> str:
     """`FAILURE_WEBHOOK_URL`: where a failed run's alert is posted (empty: the UI only)."""
     return os.environ.get("FAILURE_WEBHOOK_URL", "").strip()
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Sets these environment variables for the block (and the processes it starts), then puts
+    back what was there."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -72,6 +72,7 @@ def run_pipeline(
     """Every asset materialized by the run the daily schedule asks for on `as_of_date`."""
     from dagster import DagsterInstance, build_schedule_context, materialize
 
+    from dagster_project import settings
     from dagster_project.dbt_project import dbt_cli_resource
     from dagster_project.definitions import defs
     from dagster_project.defs.warehouse import WarehouseResource
@@ -82,28 +83,23 @@ def run_pipeline(
         build_schedule_context(scheduled_execution_time=scheduled)
     ).run_requests
 
-    saved = {k: os.environ.get(k) for k in ("RAW_DATA_DIR", "REPORTS_DIR", "AS_OF_DATE")}
-    os.environ.update(RAW_DATA_DIR=str(raw_dir), REPORTS_DIR=str(reports_dir))
-    # The schedule's run config alone must set the date: a stray AS_OF_DATE would hide a bug.
-    os.environ["AS_OF_DATE"] = "1999-01-01"
-    try:
-        with DagsterInstance.ephemeral() as instance:
-            result = materialize(
-                defs.assets,
-                resources={
-                    "warehouse": WarehouseResource(database=str(warehouse)),
-                    "dbt": dbt_cli_resource(),
-                },
-                run_config=request.run_config,
-                tags=request.tags,
-                instance=instance,
-            )
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    environment = {
+        "RAW_DATA_DIR": str(raw_dir),
+        "REPORTS_DIR": str(reports_dir),
+        # The schedule's run config alone must set the date: a stray AS_OF_DATE would hide a bug.
+        "AS_OF_DATE": "1999-01-01",
+    }
+    with settings.environment(environment), DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            defs.assets,
+            resources={
+                "warehouse": WarehouseResource(database=str(warehouse)),
+                "dbt": dbt_cli_resource(),
+            },
+            run_config=request.run_config,
+            tags=request.tags,
+            instance=instance,
+        )
     return PipelineRun(warehouse=warehouse, reports_dir=reports_dir, result=result)
 
 

@@ -1,8 +1,6 @@
 """The dbt models as Dagster assets, with dbt's data tests as asset checks."""
 
-import contextlib
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,28 +55,17 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
-@contextlib.contextmanager
-def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> Iterator[None]:
+def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
     """The environment of the dbt process: the warehouse resource's file, absolute, as its
     profile reads it (dbt runs in the dbt project folder, where a relative path would mean
     another file), DuckDB's memory limit, and the as-of date. The date goes by environment
     rather than `--vars`: dbt parses the whole project again whenever its vars change, seconds
     on every daily run."""
-    values = {
+    return {
         "WAREHOUSE_PATH": str(Path(warehouse.database).resolve()),
         "DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit(),
         "AS_OF_DATE": as_of_date,
     }
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dbt_assets(
@@ -105,7 +92,7 @@ def dbt_models(
     # while another process holds it, rather than let dbt fail on the lock.
     warehouse.wait_until_free()
     try:
-        with _dbt_env(warehouse, as_of_date):
+        with settings.environment(_dbt_env(warehouse, as_of_date)):
             invocation = dbt.cli(["build"], context=context)
         yield from invocation.stream()
     except DagsterDbtCliRuntimeError as error:

@@ -6,7 +6,10 @@ with customers as (
 ),
 
 items as (
+    -- The inactive customers' items only: the report holds every customer's, about as many
+    -- rows as the order history.
     select * from {{ ref('customer_item_activity_report') }}
+    where activity_status = 'inactive'
 ),
 
 top_items as (

@@ -30,12 +30,19 @@ def _project_sources() -> list[Path]:
     return [path for path in paths if path.exists()]
 
 
-def _profile_inputs() -> dict[str, str]:
-    """The environment the dbt profile reads: dbt parses everything again when it changes."""
+def dbt_profile_env(warehouse_path: Path) -> dict[str, str]:
+    """The environment the dbt profile reads (profiles.yml): the warehouse file, absolute (dbt
+    runs in the dbt project folder, where a relative path would mean another file), and DuckDB's
+    memory limit. The manifest is parsed and dbt run with the same values, because dbt parses
+    the whole project again when one of them has changed."""
     return {
-        "WAREHOUSE_PATH": str(settings.warehouse_path()),
+        "WAREHOUSE_PATH": str(Path(warehouse_path).resolve()),
         "DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit(),
     }
+
+
+def _profile_inputs() -> dict[str, str]:
+    return dbt_profile_env(settings.warehouse_path())
 
 
 def _profile_stamp() -> Path:

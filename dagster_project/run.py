@@ -20,11 +20,7 @@ STATUSES = ("active", "inactive", "never_purchased")
 
 def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
     """A few lines a person reads after a run: counts by status and where the tables are."""
-    from dagster_project.defs.published_reports import (
-        BACKFILL_DIR,
-        CUSTOMER_REPORT_FILE,
-        published_as_of_date,
-    )
+    from dagster_project.defs.published_reports import BACKFILL_DIR, latest_published_date
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         as_of_date, *counts = con.execute(
@@ -35,7 +31,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
         (item_rows,) = con.execute(
             "select count(*) from reports.customer_item_activity_report"
         ).fetchone()
-        published = published_as_of_date(con, Path(reports_dir) / CUSTOMER_REPORT_FILE)
+        published = latest_published_date(con, Path(reports_dir))
     lines = [
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),

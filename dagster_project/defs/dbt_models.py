@@ -15,7 +15,7 @@ from dagster_dbt import (
 from pydantic import Field
 
 from dagster_project import settings
-from dagster_project.dbt_project import dbt_project
+from dagster_project.dbt_project import dbt_profile_env, dbt_project
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource, is_lock_error
 
 DBT_ASSETS_NAME = "dbt_models"
@@ -56,16 +56,10 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
 
 
 def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
-    """The environment of the dbt process: the warehouse resource's file, absolute, as its
-    profile reads it (dbt runs in the dbt project folder, where a relative path would mean
-    another file), DuckDB's memory limit, and the as-of date. The date goes by environment
-    rather than `--vars`: dbt parses the whole project again whenever its vars change, seconds
-    on every daily run."""
-    return {
-        "WAREHOUSE_PATH": str(Path(warehouse.database).resolve()),
-        "DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit(),
-        "AS_OF_DATE": as_of_date,
-    }
+    """The environment of the dbt process: what its profile reads, for the warehouse resource's
+    file, and the as-of date. The date goes by environment rather than `--vars`: dbt parses the
+    whole project again whenever its vars change, seconds on every daily run."""
+    return dbt_profile_env(Path(warehouse.database)) | {"AS_OF_DATE": as_of_date}
 
 
 @dbt_assets(

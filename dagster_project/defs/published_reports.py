@@ -115,6 +115,16 @@ def published_as_of_date(con, path: Path) -> dt.date | None:
     return dt.date.fromisoformat(str(as_of_date)) if as_of_date is not None else None
 
 
+def latest_published_date(con, reports_dir: Path) -> dt.date | None:
+    """The latest as-of date among the current published files: a run for an older date is a
+    backfill, and leaves them as they are."""
+    dates = [
+        published_as_of_date(con, reports_dir / name)
+        for name in (CUSTOMER_REPORT_FILE, REPORTS_DATABASE, CALL_LIST_FILE)
+    ]
+    return max((d for d in dates if d is not None), default=None)
+
+
 def _activity_metadata(con) -> dict:
     """What a person looks at after a run: counts by status, what the inactive ones are worth."""
     (as_of_date, active, inactive, never, inactive_revenue) = con.execute(
@@ -205,11 +215,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
 
         # A backfill: the current files hold a later date than this run's. They stay, and the
         # run's reports go beside them, under their own date.
-        current_dates = [
-            published_as_of_date(con, reports_dir / name)
-            for name in (CUSTOMER_REPORT_FILE, REPORTS_DATABASE, CALL_LIST_FILE)
-        ]
-        later = max((d for d in current_dates if d is not None), default=None)
+        later = latest_published_date(con, reports_dir)
         if as_of_date is not None and later is not None and later > as_of_date:
             backfill_dir = reports_dir / BACKFILL_DIR / str(as_of_date)
             context.log.warning(
@@ -237,9 +243,9 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             return
 
         for table, key in PARQUET_KEYS.items():
-            destination = reports_dir / f"{table}.parquet"
             if key not in selected:
                 continue
+            destination = reports_dir / f"{table}.parquet"
             publish_copy(con, f"reports.{table}", destination, "format parquet")
             (rows,) = con.execute(f"select count(*) from reports.{table}").fetchone()
             metadata = {
@@ -252,8 +258,8 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             context.log.info(f"Published {rows} rows to {destination}")
             yield MaterializeResult(asset_key=key, metadata=metadata)
 
-        destination = reports_dir / REPORTS_DATABASE
         if DATABASE_KEY in selected:
+            destination = reports_dir / REPORTS_DATABASE
             publish_database(
                 con, {table: f"reports.{table}" for table in REPORT_TABLES}, destination
             )
@@ -267,8 +273,8 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 },
             )
 
-        destination = reports_dir / CALL_LIST_FILE
         if CALL_LIST_KEY in selected:
+            destination = reports_dir / CALL_LIST_FILE
             publish_copy(con, f"reports.{CALL_LIST_TABLE}", destination, "format csv, header true")
             (rows,) = con.execute(f"select count(*) from reports.{CALL_LIST_TABLE}").fetchone()
             context.log.info(f"Published {rows} inactive customers to {destination}")

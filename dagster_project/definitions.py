@@ -6,7 +6,10 @@ from dagster_project import settings
 from dagster_project.dbt_project import dbt_cli_resource
 from dagster_project.defs.alerts import build_run_failure_alert
 from dagster_project.defs.dbt_models import dbt_models
-from dagster_project.defs.published_reports import published_reports
+from dagster_project.defs.published_reports import (
+    customer_item_activity_report_parquet,
+    published_reports,
+)
 from dagster_project.defs.raw_extracts import raw_extracts
 from dagster_project.defs.schedules import (
     build_daily_schedule,
@@ -19,7 +22,7 @@ from dagster_project.defs.warehouse import warehouse_resource
 def build_definitions() -> Definitions:
     """The definitions, with resources configured from the environment as it is now."""
     return Definitions(
-        assets=[raw_extracts, dbt_models, published_reports],
+        assets=[raw_extracts, dbt_models, published_reports, customer_item_activity_report_parquet],
         jobs=[inactive_customer_reports_job],
         schedules=[build_daily_schedule(settings.schedule_cron(), settings.schedule_timezone())],
         sensors=[

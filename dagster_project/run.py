@@ -47,7 +47,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
     else:
         lines.append(
             f"Published in {reports_dir}: reports.duckdb (both tables, for BI tools), "
-            "customer_activity_report.parquet, customer_item_activity_report.parquet, "
+            "customer_activity_report.parquet, "
             "inactive_customers.csv (the call list for sales)"
         )
     return "\n".join(lines)

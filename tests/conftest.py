@@ -75,6 +75,7 @@ def run_pipeline(
     from dagster_project import settings
     from dagster_project.dbt_project import dbt_cli_resource
     from dagster_project.definitions import defs
+    from dagster_project.defs.schedules import inactive_customer_reports_job
     from dagster_project.defs.warehouse import WarehouseResource
 
     scheduled = dt.datetime.combine(as_of_date, dt.time(6, 0), tzinfo=dt.UTC)
@@ -92,6 +93,7 @@ def run_pipeline(
     with settings.environment(environment), DagsterInstance.ephemeral() as instance:
         result = materialize(
             defs.assets,
+            selection=inactive_customer_reports_job.selection,
             resources={
                 "warehouse": WarehouseResource(database=str(warehouse)),
                 "dbt": dbt_cli_resource(),

@@ -71,7 +71,6 @@ def test_a_backfill_keeps_the_latest_published_reports_and_files_its_own_apart(
         for name in (
             "reports.duckdb",
             "customer_activity_report.parquet",
-            "customer_item_activity_report.parquet",
             "inactive_customers.csv",
         )
     }

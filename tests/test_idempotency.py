@@ -3,6 +3,8 @@ reports, byte for byte."""
 
 import shutil
 
+import duckdb
+
 from tests.conftest import HAND_BUILT_AS_OF, run_pipeline
 
 
@@ -27,10 +29,17 @@ def test_a_second_run_on_the_same_files_changes_nothing(
     for entity, files in (("orders", 3), ("customers", 2), ("items", 1)):
         metadata = materialization_metadata(again.result, f"raw/{entity}")
         assert (metadata["files_read"], metadata["files_unchanged"]) == (0, files), entity
+    for name in ("customer_activity_report.parquet", "inactive_customers.csv"):
+        first = (hand_built_run.reports_dir / name).read_bytes()
+        second = (tmp_path / "reports" / name).read_bytes()
+        assert first == second, name
     for table in ("customer_activity_report", "customer_item_activity_report"):
-        first = (hand_built_run.reports_dir / f"{table}.parquet").read_bytes()
-        second = (tmp_path / "reports" / f"{table}.parquet").read_bytes()
-        assert first == second, table
+        query = f"select * from {table} order by all"
+        with (
+            duckdb.connect(str(hand_built_run.reports_dir / "reports.duckdb")) as first,
+            duckdb.connect(str(tmp_path / "reports" / "reports.duckdb")) as second,
+        ):
+            assert first.execute(query).fetchall() == second.execute(query).fetchall(), table
     for table in ("raw.orders", "raw.rejected_rows", "raw.load_ledger"):
         query = f"select * exclude (loaded_at) from {table} order by all"
         if table == "raw.orders":

@@ -3,10 +3,13 @@ build from scratch gives; a changed file or a backfill makes it rebuild everythi
 
 The order-level models keep earlier builds' rows (see dbt_project/macros/incremental.sql).
 Which way a build went shows in the SQL dbt compiled for it: an incremental build selects the
-orders of the files missing from `int_order_files_built`.
+orders (or customers) listed by `int_orders_to_recompute`. The published `reports.duckdb` follows:
+a daily run applies the day's changes to the previous file, and its reports equal those of a
+file written from scratch.
 """
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -22,7 +25,9 @@ REPORTS = (
     "intermediate.int_order_lines_current",
     "intermediate.int_orders",
     "intermediate.int_customer_item_history",
+    "intermediate.int_customer_top_items",
 )
+PUBLISHED = ("customer_activity_report", "customer_item_activity_report")
 # Seen-everything state: the first build reads the files up to 2024-06-24, whose orders are all
 # dated on or before it (orders_2024-06-30.csv holds an order dated 2024-07-05: left out here).
 FIRST_DAY = dt.date(2024, 6, 24)
@@ -51,6 +56,20 @@ def table_rows(warehouse: Path) -> dict[str, list]:
         return {t: con.execute(f"select * from {t} order by all").fetchall() for t in REPORTS}
 
 
+def published_rows(reports_dir: Path) -> dict[str, list]:
+    with duckdb.connect(str(reports_dir / "reports.duckdb"), read_only=True) as con:
+        return {t: con.execute(f"select * from {t} order by all").fetchall() for t in PUBLISHED}
+
+
+def publication(reports_dir: Path) -> tuple:
+    """The history build the published file holds, and its rows replaced since written whole."""
+    with duckdb.connect(str(reports_dir / "reports.duckdb"), read_only=True) as con:
+        return con.execute(
+            "select history_build_id, rows_replaced_since_written_whole "
+            "from intermediate.reports_publication"
+        ).fetchone()
+
+
 def was_incremental(run) -> bool:
     """Whether the run's dbt build recomputed only new files' orders, from its compiled SQL."""
     from dagster_project.dbt_project import dbt_project
@@ -58,30 +77,50 @@ def was_incremental(run) -> bool:
     run_id = run.result.run_id[:7]
     (target,) = Path(dbt_project.project_dir, "target").glob(f"dbt_models-{run_id}-*")
     models = target / "compiled" / "inactive_customers" / "models" / "intermediate"
+    recomputes_some = re.compile(
+        r"(order_id|customer_id) in \(select \1 from \S+int_orders_to_recompute"
+    )
     ways = {
-        "int_order_files_built" in (models / f"{model}.sql").read_text()
-        for model in ("int_order_lines_current", "int_orders", "int_customer_item_history")
+        bool(recomputes_some.search((models / f"{model}.sql").read_text()))
+        for model in (
+            "int_order_lines_current",
+            "int_orders",
+            "int_customer_item_history",
+            "int_customer_top_items",
+        )
     }
-    assert len(ways) == 1  # the three models agree
+    assert len(ways) == 1  # the models agree
     return ways.pop()
 
 
 def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_build(
-    dbt_manifest, first_day_raw, tmp_path
+    dbt_manifest, first_day_raw, tmp_path, monkeypatch
 ):
+    # The day replaces about half of these few rows: past the share that has the published file
+    # written whole (see reports_database), which is not what this test is about.
+    monkeypatch.setattr("dagster_project.reports_database.MAX_REPLACED_SHARE", 1.0)
     warehouse = tmp_path / "warehouse.duckdb"
     first = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY)
     assert first.result.success
     assert not was_incremental(first)
 
+    first_build, _ = publication(tmp_path / "r1")
+
     (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
-    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r2", NEXT_DAY)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert daily.result.success
     assert was_incremental(daily)
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
+    # The published file was updated, not written again: the rows of the customers the day
+    # touched, C03, C04, C11 and C99, were replaced (5 rows before, 7 after: C03 gains I1, C04
+    # gains I3 with A-003, C11's re-sent order lists I3 instead of I1 and I2, C99 is new).
+    daily_build, replaced = publication(tmp_path / "r1")
+    assert daily_build != first_build
+    assert replaced == 7
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
     # The moved order left C03 and joined C04; the re-sent one replaced its lines.
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
@@ -127,11 +166,14 @@ def test_a_daily_build_after_a_backfill_equals_a_full_build(dbt_manifest, first_
     assert backfill.result.success
     assert not was_incremental(backfill)
     (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
-    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r2", NEXT_DAY)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert daily.result.success
-    # The state the backfill left is not the daily one: everything is built again.
+    # The state the backfill left is not the daily one: everything is built again, and the
+    # published file is written whole.
     assert not was_incremental(daily)
+    assert publication(tmp_path / "r1")[1] == 0
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")

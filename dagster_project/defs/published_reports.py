@@ -1,10 +1,14 @@
 """Assets that publish the reports where BI tools and sales teams read them (`REPORTS_DIR`).
 
-- `reports.duckdb`: both report tables in one DuckDB file, written in the storage format of
-  DuckDB 1.0 so that the DuckDB that BI drivers bundle (1.4 and newer) opens it;
-- `customer_activity_report.parquet`, `customer_item_activity_report.parquet`;
+- `reports.duckdb`: both reports in one DuckDB file that DuckDB 1.4 and newer open (the versions
+  BI drivers bundle), updated in proportion to the day (see `dagster_project/reports_database.py`);
+- `customer_activity_report.parquet`;
 - `inactive_customers.csv`: the call list for sales teams;
-- `backfills/<as_of_date>/`: the same three reports for a past date rebuilt by a backfill.
+- `customer_item_activity_report.parquet`, on demand only (materialize it in the UI): it is
+  about as large as the order history, so writing it every day would cost a daily run in
+  proportion to the history;
+- `backfills/<as_of_date>/`: the customer report, the customer x item report and the call list
+  for a past date rebuilt by a backfill.
 
 The current files never go back in time: a run for an as-of date older than the one they hold
 (a backfill) writes its reports to `backfills/<as_of_date>/` and leaves the current files as
@@ -18,7 +22,6 @@ of `reports.duckdb` change together, so a reader of it always sees one as-of dat
 """
 
 import datetime as dt
-import os
 from pathlib import Path
 
 from dagster import (
@@ -27,22 +30,29 @@ from dagster import (
     AssetSpec,
     FreshnessPolicy,
     MaterializeResult,
+    asset,
     multi_asset,
 )
 from dagster import MetadataValue as MV
 
 from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
+from dagster_project.reports_database import (
+    READER_STORAGE_VERSION,
+    publish_reports_database,
+    replace_atomically,
+    sql_path,
+)
 
 REPORT_TABLES = ("customer_activity_report", "customer_item_activity_report")
 CALL_LIST_TABLE = "inactive_customer_call_list"
 REPORTS_DATABASE = "reports.duckdb"
 CUSTOMER_REPORT_FILE = "customer_activity_report.parquet"
+ITEM_REPORT_FILE = "customer_item_activity_report.parquet"
 CALL_LIST_FILE = "inactive_customers.csv"
-# The oldest storage format DuckDB still writes; every DuckDB from 1.0 on reads it.
-READER_STORAGE_VERSION = "v1.0.0"
 
-PARQUET_KEYS = {table: AssetKey(["published", table]) for table in REPORT_TABLES}
+CUSTOMER_PARQUET_KEY = AssetKey(["published", "customer_activity_report"])
+ITEM_PARQUET_KEY = AssetKey(["published", "customer_item_activity_report"])
 DATABASE_KEY = AssetKey(["published", "reports_database"])
 # The UI warns when the published reports are more than a day old (a daily run was missed), and
 # marks them failed after two.
@@ -54,45 +64,14 @@ BACKFILL_KEY = AssetKey(["published", "backfilled_reports"])
 BACKFILL_DIR = "backfills"
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _replace_atomically(write, destination: Path) -> None:
-    """Calls `write(partial_path)`, then renames the partial file over `destination`."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
-    partial.unlink(missing_ok=True)
-    write(partial)
-    os.replace(partial, destination)
-
-
 def publish_copy(con, table: str, destination: Path, copy_options: str) -> None:
     """Writes `table` to `destination` with DuckDB's COPY (e.g. `format parquet`)."""
-    _replace_atomically(
+    replace_atomically(
         lambda partial: con.execute(
-            f"copy (select * from {table}) to {_sql_path(partial)} ({copy_options})"
+            f"copy (select * from {table}) to {sql_path(partial)} ({copy_options})"
         ),
         destination,
     )
-
-
-def publish_database(con, tables: dict[str, str], destination: Path) -> None:
-    """Writes `tables` (name in the file -> table in the warehouse) into a new DuckDB file."""
-
-    def write(partial: Path) -> None:
-        con.execute(
-            f"attach {_sql_path(partial)} as publishing "
-            f"(storage_version '{READER_STORAGE_VERSION}')"
-        )
-        try:
-            for name, source in tables.items():
-                con.execute(f"create table publishing.{name} as select * from {source}")
-        finally:
-            # Detaching checkpoints: the file is complete, with no write-ahead log beside it.
-            con.execute("detach publishing")
-
-    _replace_atomically(write, destination)
 
 
 def published_as_of_date(con, path: Path) -> dt.date | None:
@@ -101,14 +80,14 @@ def published_as_of_date(con, path: Path) -> dt.date | None:
         return None
     try:
         if path.suffix == ".duckdb":
-            con.execute(f"attach {_sql_path(path)} as published_before (read_only)")
+            con.execute(f"attach {sql_path(path)} as published_before (read_only)")
             try:
                 source = "published_before.customer_activity_report"
                 (as_of_date,) = con.execute(f"select max(as_of_date) from {source}").fetchone()
             finally:
                 con.execute("detach published_before")
         else:
-            (as_of_date,) = con.execute(f"select max(as_of_date) from {_sql_path(path)}").fetchone()
+            (as_of_date,) = con.execute(f"select max(as_of_date) from {sql_path(path)}").fetchone()
     except Exception:
         # Unreadable (say, a file a user replaced by hand): nothing worth keeping, publish over it.
         return None
@@ -161,16 +140,14 @@ def _activity_metadata(con) -> dict:
 @multi_asset(
     name="published_reports",
     specs=[
-        *(
-            AssetSpec(
-                key=key,
-                deps=[AssetKey(["reports", table])],
-                group_name="published",
-                kinds={"parquet"},
-                description=f"`reports.{table}` as `REPORTS_DIR/{table}.parquet`.",
-                skippable=True,
-            )
-            for table, key in PARQUET_KEYS.items()
+        AssetSpec(
+            key=CUSTOMER_PARQUET_KEY,
+            deps=[AssetKey(["reports", "customer_activity_report"])],
+            group_name="published",
+            kinds={"parquet"},
+            description=f"`reports.customer_activity_report` as `REPORTS_DIR/"
+            f"{CUSTOMER_REPORT_FILE}`.",
+            skippable=True,
         ),
         AssetSpec(
             key=DATABASE_KEY,
@@ -242,34 +219,42 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 )
             return
 
-        for table, key in PARQUET_KEYS.items():
-            if key not in selected:
-                continue
-            destination = reports_dir / f"{table}.parquet"
-            publish_copy(con, f"reports.{table}", destination, "format parquet")
-            (rows,) = con.execute(f"select count(*) from reports.{table}").fetchone()
-            metadata = {
-                "dagster/row_count": rows,
-                "as_of_date": str(as_of_date),
-                "path": MV.path(str(destination)),
-            }
-            if table == "customer_activity_report":
-                metadata |= _activity_metadata(con)
+        if CUSTOMER_PARQUET_KEY in selected:
+            destination = reports_dir / CUSTOMER_REPORT_FILE
+            publish_copy(con, "reports.customer_activity_report", destination, "format parquet")
+            (rows,) = con.execute(
+                "select count(*) from reports.customer_activity_report"
+            ).fetchone()
             context.log.info(f"Published {rows} rows to {destination}")
-            yield MaterializeResult(asset_key=key, metadata=metadata)
+            yield MaterializeResult(
+                asset_key=CUSTOMER_PARQUET_KEY,
+                metadata={
+                    "dagster/row_count": rows,
+                    "as_of_date": str(as_of_date),
+                    "path": MV.path(str(destination)),
+                    **_activity_metadata(con),
+                },
+            )
 
         if DATABASE_KEY in selected:
             destination = reports_dir / REPORTS_DATABASE
-            publish_database(
-                con, {table: f"reports.{table}" for table in REPORT_TABLES}, destination
+            done = publish_reports_database(con, destination, as_of_date, log=context.log)
+            how = (
+                f"written whole ({done.reason})"
+                if done.written_whole
+                else f"updated: {done.rows_replaced} customer x item rows of "
+                f"{done.customers_changed} customers replaced"
             )
-            context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}")
+            context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}, {how}")
             yield MaterializeResult(
                 asset_key=DATABASE_KEY,
                 metadata={
                     "as_of_date": str(as_of_date),
                     "path": MV.path(str(destination)),
                     "storage_version": READER_STORAGE_VERSION,
+                    "written_whole": done.written_whole,
+                    "how": how,
+                    "customer_item_rows_replaced": done.rows_replaced,
                 },
             )
 
@@ -286,3 +271,44 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                     "path": MV.path(str(destination)),
                 },
             )
+
+
+@asset(
+    key=ITEM_PARQUET_KEY,
+    deps=[AssetKey(["reports", "customer_item_activity_report"])],
+    group_name="published",
+    kinds={"parquet"},
+    description=f"`reports.customer_item_activity_report` as `REPORTS_DIR/{ITEM_REPORT_FILE}`, "
+    "written on demand only: it is about as large as the order history, so the daily job "
+    "leaves it out (BI tools read the report in `reports.duckdb`).",
+    pool=WAREHOUSE_POOL,
+)
+def customer_item_activity_report_parquet(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> MaterializeResult:
+    reports_dir = settings.reports_dir()
+    with warehouse.get_connection() as con:
+        (as_of_date,) = con.execute(
+            "select max(as_of_date) from reports.customer_activity_report"
+        ).fetchone()
+        later = latest_published_date(con, reports_dir)
+        if as_of_date is not None and later is not None and later > as_of_date:
+            raise RuntimeError(
+                f"The warehouse holds the reports as of {as_of_date} (a backfill), older than "
+                f"the published ones ({later}): run the job inactive_customer_reports for "
+                f"{later} or later first. The backfill's own file is in "
+                f"{reports_dir / BACKFILL_DIR / str(as_of_date)}."
+            )
+        destination = reports_dir / ITEM_REPORT_FILE
+        publish_copy(con, "reports.customer_item_activity_report", destination, "format parquet")
+        (rows,) = con.execute(
+            "select count(*) from reports.customer_item_activity_report"
+        ).fetchone()
+    context.log.info(f"Published {rows} rows to {destination}")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "as_of_date": str(as_of_date),
+            "path": MV.path(str(destination)),
+        }
+    )

@@ -26,6 +26,7 @@ from dagster import (
 
 from dagster_project import settings
 from dagster_project.defs.dbt_models import DBT_ASSETS_NAME, ReportDateConfig
+from dagster_project.defs.published_reports import ITEM_PARQUET_KEY
 from dagster_project.extracts import ENTITIES, list_extract_files
 
 AS_OF_DATE_TAG = "as_of_date"
@@ -33,7 +34,9 @@ TRIGGER_TAG = "trigger"
 
 inactive_customer_reports_job = define_asset_job(
     name="inactive_customer_reports",
-    selection=AssetSelection.all(),
+    # Everything but the on-demand Parquet copy of the customer x item report, which is as large
+    # as the order history (BI tools read that report in reports.duckdb).
+    selection=AssetSelection.all() - AssetSelection.assets(ITEM_PARQUET_KEY),
     description="Loads the extracts, builds the dbt models and publishes the reports.",
     # The three steps run one after the other anyway (each needs the one before, and all share
     # one warehouse file), so a process per step would only add its start-up: seconds each.

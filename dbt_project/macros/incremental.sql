@@ -1,9 +1,11 @@
 {#- Incremental builds of the order-level models.
 
-    `int_order_lines_current`, `int_orders` and `int_customer_item_history` keep what earlier
-    builds computed and recompute only what the orders extract files that are new since the
-    last build touch: their orders (and, for the customer x item history, every customer any
-    version of those orders names). A daily run then costs in proportion to the new day's
+    `int_order_lines_current`, `int_orders`, `int_customer_item_history` and
+    `int_customer_top_items` keep what earlier builds computed and recompute only what the
+    orders extract files that are new since the last build touch: their orders (and, for the
+    customer-level models, every customer any version of those orders names), as listed once
+    per build by `int_orders_to_recompute`. `int_customer_item_history_changes` logs those
+    customers for the published copy. A daily run then costs in proportion to the new day's
     lines, not to the history.
 
     That is right only when nothing in the history depends on the as-of date, so a build
@@ -13,7 +15,7 @@
       - the previous build saw everything too (it was not a backfill);
       - every orders file the previous build read is unchanged (a file replaced under the same
         name may have dropped orders, which only a full build removes).
-    `int_order_files_built` records, after the three models, which files they have absorbed. -#}
+    `int_order_files_built` records, after those models, which files they have absorbed. -#}
 
 {%- macro order_files_built() -%}
     {#- None where there is none yet, or no model to place it by (a unit test). -#}
@@ -60,25 +62,39 @@
     {{ return(run_query(query).columns[0].values()[0]) }}
 {% endmacro %}
 
-{#- The orders with lines in orders extract files that the last build did not read. -#}
-{% macro orders_in_new_files_sql() -%}
+{#- The orders extract files loaded since the last build of the incremental models. -#}
+{% macro new_order_files_sql() -%}
+    {#- None before the first build, which recomputes everything anyway. -#}
     {%- if order_files_built() is none -%}
-        {{ return('select null::varchar as order_id where false') }}
-    {%- endif -%}
-    select distinct order_id
-    from {{ source('raw', 'orders') }}
-    where _source_file in (
+        select null::varchar as source_file where false
+    {%- else -%}
         select source_file from {{ source('raw', 'load_ledger') }}
         where entity = 'orders'
           and source_file not in (select source_file from {{ order_files_built() }})
-    )
+    {%- endif -%}
 {%- endmacro %}
 
-{#- The customers that any version of those orders names (an order may move to another one). -#}
+{#- When the first of those files was loaded, as a literal (a constant filter on the load time
+    lets DuckDB skip the row groups of older loads). -#}
+{% macro first_load_of_new_order_files() -%}
+    {%- if not execute -%}
+        {{ return("timestamptz '1970-01-01 00:00:00+00'") }}
+    {%- endif -%}
+    {%- set first = run_query(
+        "select coalesce(min(loaded_at), timestamptz '9999-12-31 00:00:00+00')::varchar from "
+        ~ source('raw', 'load_ledger') ~ " where source_file in (" ~ new_order_files_sql() ~ ")"
+    ).columns[0].values()[0] -%}
+    {{ return("timestamptz '" ~ first ~ "'") }}
+{%- endmacro %}
+
+{#- The orders with lines in those files, and the customers any version of them names, as
+    worked out once per build by int_orders_to_recompute. -#}
+{% macro orders_in_new_files_sql() -%}
+    select order_id from {{ ref('int_orders_to_recompute') }}
+{%- endmacro %}
+
 {% macro customers_of_orders_in_new_files_sql() -%}
-    select distinct customer_id
-    from {{ source('raw', 'orders') }}
-    where order_id in ({{ orders_in_new_files_sql() }})
+    select customer_id from {{ ref('int_orders_to_recompute') }}
 {%- endmacro %}
 
 {#- The model's filter: only the keys to recompute on a safe incremental build, else all. -#}
@@ -100,5 +116,16 @@
         delete from {{ this }} where {{ column }} in ({{ keys_sql }})
     {%- else -%}
         delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The pre-hook of int_customer_item_history_changes: the changes of all but the last builds
+    are forgotten. A published copy older than those is rewritten whole. -#}
+{% macro forget_old_history_changes(builds_kept=60) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where build_number <= (select max(build_number) from {{ this }}) - {{ builds_kept }}
+    {%- else -%}
+        select 1
     {%- endif -%}
 {%- endmacro %}

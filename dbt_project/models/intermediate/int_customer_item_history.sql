@@ -5,7 +5,7 @@
 ) }}
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
--- depends_on: {{ source('raw', 'orders') }}
+-- depends_on: {{ ref('int_orders_to_recompute') }}
 -- Each customer's history with each item up to the as-of date: one row per customer and item on
 -- a visible order line. Purchase dates and counts come from purchase orders only; quantity and
 -- revenue from every visible line, credits included.

@@ -3,6 +3,8 @@
 -- depends_on: {{ ref('int_order_lines_current') }}
 -- depends_on: {{ ref('int_orders') }}
 -- depends_on: {{ ref('int_customer_item_history') }}
+-- depends_on: {{ ref('int_customer_top_items') }}
+-- depends_on: {{ ref('int_customer_item_history_changes') }}
 select
     source_file,
     content_sha256,

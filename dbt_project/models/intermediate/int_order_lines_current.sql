@@ -4,7 +4,7 @@
     pre_hook="{{ delete_rows_to_rebuild('order_id', orders_in_new_files_sql()) }}"
 ) }}
 -- Incremental: see macros/incremental.sql (it reads the raw orders to find new files' orders).
--- depends_on: {{ source('raw', 'orders') }}
+-- depends_on: {{ ref('int_orders_to_recompute') }}
 -- The current version of every order, among the extracts made by the as-of date. A re-sent order
 -- replaces its earlier versions entirely: its lines are those of the file whose name sorts last
 -- among the files that contain the order, so lines dropped from the new version disappear and

@@ -5,7 +5,7 @@
 ) }}
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
--- depends_on: {{ source('raw', 'orders') }}
+-- depends_on: {{ ref('int_orders_to_recompute') }}
 -- One row per order visible at the as-of date, and whether it is a purchase.
 -- An order's date is the earliest date among its visible lines, its type that of its first line.
 -- A purchase is an order of a purchase type (invoice, sales receipt) whose net amount, the sum of

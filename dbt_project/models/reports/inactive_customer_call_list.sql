@@ -5,29 +5,25 @@ with customers as (
     where is_inactive
 ),
 
-items as (
-    -- The inactive customers' items only: the report holds every customer's, about as many
-    -- rows as the order history.
-    select * from {{ ref('customer_item_activity_report') }}
-    where activity_status = 'inactive'
+top_items as (
+    -- The five items each customer spent most on, kept by the incremental build.
+    select * from {{ ref('int_customer_top_items') }}
 ),
 
-top_items as (
-    -- The five items each customer spent most on.
-    select * from items
-    where purchase_count > 0
-    qualify row_number() over (
-        partition by customer_id order by net_revenue desc, item_id asc
-    ) <= 5
+items as (
+    select * from {{ ref('stg_items') }}
 ),
 
 usual_items as (
     select
-        customer_id,
-        string_agg(coalesce(item_name, item_id), '; ' order by net_revenue desc, item_id asc)
-            as items_they_used_to_buy
+        top_items.customer_id,
+        string_agg(
+            coalesce(items.item_name, top_items.item_id), '; ' order by top_items.revenue_rank
+        ) as items_they_used_to_buy
     from top_items
-    group by customer_id
+    inner join customers on top_items.customer_id = customers.customer_id
+    left join items on top_items.item_id = items.item_id
+    group by top_items.customer_id
 )
 
 select

@@ -1,0 +1,270 @@
+"""`reports.duckdb`: the reports in one DuckDB file for BI tools, and how a daily run updates it
+in proportion to the day rather than to the history.
+
+The file holds
+- `customer_activity_report`, a table (one row per customer, rewritten every run);
+- `customer_item_activity_report`, the same view as in the warehouse (its SQL is copied from
+  there), over tables of the same names as the warehouse's: `intermediate.int_customer_item_history`
+  (about one row per order line, date-free), `intermediate.int_customer_activity` and
+  `staging.stg_items`. The days since the last purchase and the lapsed flag are computed when
+  read, so they need no rewrite when the date moves;
+- `intermediate.reports_publication`: the as-of date, and the build of the customer x item history
+  the copy holds.
+
+A run copies the previous file and applies to the copy what the warehouse's builds changed
+since (the customers listed by `int_customer_item_history_changes`), then renames the copy over
+the file. It writes the file whole instead when there is no usable previous file, when a build
+since recomputed everything (a backfill, a file changed under its name), when the copy's
+changes are forgotten, or when more than half of the copy's rows were replaced since it was
+last written whole (deleted rows leave space behind them in a DuckDB file).
+
+Every file is written in the storage format of DuckDB 1.0, so that the DuckDB that BI drivers
+bundle (1.4 and newer) opens it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+# The oldest storage format DuckDB still writes; every DuckDB from 1.0 on reads it.
+READER_STORAGE_VERSION = "v1.0.0"
+
+CUSTOMER_REPORT = "customer_activity_report"
+ITEM_REPORT = "customer_item_activity_report"
+ITEM_HISTORY = "intermediate.int_customer_item_history"
+HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
+# The relations the item report's view reads, under the same names in both files.
+VIEW_INPUTS = (ITEM_HISTORY, "intermediate.int_customer_activity", "staging.stg_items")
+PUBLICATION = "intermediate.reports_publication"
+# Past this share of its rows replaced since it was written whole, the copy is written whole
+# again, so that the space deleted rows leave behind does not add up.
+MAX_REPLACED_SHARE = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Publication:
+    """What `publish_reports_database` did: written whole, or the changes applied (how many
+    customers, how many customer x item rows replaced)."""
+
+    written_whole: bool
+    reason: str
+    customers_changed: int = 0
+    rows_replaced: int = 0
+
+
+def sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def replace_atomically(write: Callable[[Path], None], destination: Path) -> None:
+    """Calls `write(partial_path)`, then renames the partial file over `destination`. A reader
+    holding the old file keeps a consistent old view; a new connection sees the new file."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        write(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, destination)
+
+
+def item_report_view_query(con) -> str:
+    """The query of the warehouse's `reports.customer_item_activity_report` view."""
+    row = con.execute(
+        "select sql from duckdb_views() where schema_name = 'reports' and view_name = ?",
+        [ITEM_REPORT],
+    ).fetchone()
+    match = row and re.match(r"CREATE VIEW \S+ AS (.*?);?\s*$", row[0], re.S)
+    if not match:
+        raise RuntimeError(f"reports.{ITEM_REPORT} is not a view in the warehouse; run dbt first")
+    return match.group(1)
+
+
+def _latest_build(con) -> tuple[int, str]:
+    return con.execute(
+        f"select build_number, build_id from {HISTORY_CHANGES} "
+        "where customer_id is null order by build_number desc limit 1"
+    ).fetchone()
+
+
+def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
+    """The history build, rows replaced since written whole, and row count of the file at
+    `path`; None when there is none to build on."""
+    if not path.exists() or path.with_name(path.name + ".wal").exists():
+        return None
+    try:
+        con.execute(f"attach {sql_path(path)} as published_before (read_only)")
+    except Exception:
+        return None
+    try:
+        return con.execute(
+            f"""
+            select history_build_id, rows_replaced_since_written_whole,
+                   (select count(*) from published_before.{ITEM_HISTORY})
+            from published_before.{PUBLICATION}
+            """
+        ).fetchone()
+    except Exception:
+        return None
+    finally:
+        con.execute("detach published_before")
+
+
+def _changes_to_apply(con, path: Path) -> tuple[int | None, str]:
+    """The build number of the previous file's history, when the changes since can be applied
+    to a copy of it; else None, and why the file is written whole."""
+    state = _previous_state(con, path)
+    if state is None:
+        return None, "no previous file to update"
+    build_id, replaced_before, rows = state
+    found = con.execute(
+        f"select max(build_number) from {HISTORY_CHANGES} where build_id = ?", [build_id]
+    ).fetchone()[0]
+    if found is None:
+        return None, "the previous file's build is no longer in the change log"
+    (rebuilt_everything,) = con.execute(
+        f"select coalesce(bool_or(rebuilt_everything), false) from {HISTORY_CHANGES} "
+        "where build_number > ?",
+        [found],
+    ).fetchone()
+    if rebuilt_everything:
+        return None, "a build since recomputed every customer"
+    (to_replace,) = con.execute(
+        f"""
+        select count(*) from {ITEM_HISTORY}
+        where customer_id in (
+            select customer_id from {HISTORY_CHANGES} where build_number > ?
+        )
+        """,
+        [found],
+    ).fetchone()
+    if replaced_before + to_replace > MAX_REPLACED_SHARE * max(rows, 1):
+        return None, "over half of the previous file's rows were replaced since it was whole"
+    return found, ""
+
+
+def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
+    """Everything but the history: rewritten every run (one row per customer at most)."""
+    con.execute(
+        f"create or replace table {catalog}.main.{CUSTOMER_REPORT} as "
+        f"select * from reports.{CUSTOMER_REPORT}"
+    )
+    for relation in VIEW_INPUTS[1:]:
+        con.execute(f"create or replace table {catalog}.{relation} as select * from {relation}")
+    con.execute(
+        f"""
+        create or replace table {catalog}.{PUBLICATION} as
+        select ?::date as as_of_date, ?::varchar as history_build_id,
+               ?::bigint as rows_replaced_since_written_whole,
+               now() at time zone 'UTC' as published_at_utc
+        """,
+        [as_of_date, build_id, replaced],
+    )
+    # The view is created with the file as the default database, so that its relations are
+    # looked up there, wherever and under whatever name the file is opened later.
+    warehouse = con.execute("select current_database()").fetchone()[0].replace('"', '""')
+    con.execute(f'use "{catalog}"')
+    try:
+        con.execute(f"create or replace view main.{ITEM_REPORT} as {item_report_view_query(con)}")
+    finally:
+        con.execute(f'use "{warehouse}"')
+
+
+def publish_reports_database(con, destination: Path, as_of_date, log=None) -> Publication:
+    """Writes or updates `destination` from the warehouse behind `con` (see the module's doc)."""
+    _, build_id = _latest_build(con)
+    since_build, reason = _changes_to_apply(con, destination)
+    if since_build is not None:
+        try:
+            return _apply_changes(con, destination, since_build, as_of_date, build_id)
+        except Exception as error:  # any failure falls back to a whole write
+            reason = f"applying the changes failed ({error})"
+            if log is not None:
+                log.warning(f"Writing {destination} whole: {reason}")
+    _write_whole(con, destination, as_of_date, build_id)
+    return Publication(written_whole=True, reason=reason)
+
+
+def _attach_for_writing(con, partial: Path) -> None:
+    con.execute(
+        f"attach {sql_path(partial)} as publishing (storage_version '{READER_STORAGE_VERSION}')"
+    )
+
+
+def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
+    def write(partial: Path) -> None:
+        _attach_for_writing(con, partial)
+        try:
+            for schema in ("intermediate", "staging"):
+                con.execute(f"create schema publishing.{schema}")
+            con.execute(f"create table publishing.{ITEM_HISTORY} as select * from {ITEM_HISTORY}")
+            _write_small_parts(con, "publishing", as_of_date, build_id, 0)
+        finally:
+            # Detaching checkpoints: the file is complete, with no write-ahead log beside it.
+            con.execute("detach publishing")
+
+    replace_atomically(write, destination)
+
+
+def _apply_changes(
+    con, destination: Path, since_build: int, as_of_date, build_id: str
+) -> Publication:
+    counts = {}
+
+    def write(partial: Path) -> None:
+        shutil.copyfile(destination, partial)
+        _attach_for_writing(con, partial)
+        try:
+            # No transaction: DuckDB writes one database per transaction, and a failure
+            # leaves only the partial file, which is removed.
+            con.execute(
+                f"""
+                create temporary table changed_customers as
+                select distinct customer_id from {HISTORY_CHANGES}
+                where build_number > ? and customer_id is not null
+                """,
+                [since_build],
+            )
+            (counts["customers"],) = con.execute(
+                "select count(*) from changed_customers"
+            ).fetchone()
+            (deleted,) = con.execute(
+                f"delete from publishing.{ITEM_HISTORY} "
+                "where customer_id in (select customer_id from changed_customers)"
+            ).fetchone()
+            (inserted,) = con.execute(
+                f"insert into publishing.{ITEM_HISTORY} select * from {ITEM_HISTORY} "
+                "where customer_id in (select customer_id from changed_customers)"
+            ).fetchone()
+            (replaced_before,) = con.execute(
+                f"select rows_replaced_since_written_whole from publishing.{PUBLICATION}"
+            ).fetchone()
+            counts["rows"] = max(deleted, inserted)
+            _write_small_parts(
+                con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
+            )
+            # The copy must now hold the warehouse's history, row for row.
+            copied, expected = con.execute(
+                f"select (select count(*) from publishing.{ITEM_HISTORY}), "
+                f"(select count(*) from {ITEM_HISTORY})"
+            ).fetchone()
+            if copied != expected:
+                raise RuntimeError(f"the copy has {copied} history rows, the warehouse {expected}")
+        finally:
+            con.execute("drop table if exists changed_customers")
+            con.execute("detach publishing")
+
+    replace_atomically(write, destination)
+    return Publication(
+        written_whole=False,
+        reason="changes applied",
+        customers_changed=counts["customers"],
+        rows_replaced=counts["rows"],
+    )

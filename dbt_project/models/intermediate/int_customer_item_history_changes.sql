@@ -1,0 +1,48 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ forget_old_history_changes() }}"
+) }}
+-- Incremental: see macros/incremental.sql.
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ ref('int_orders_to_recompute') }}
+-- depends_on: {{ ref('int_customer_item_history') }}
+-- Which customers' rows of int_customer_item_history each build replaced. The published copy of
+-- that table (in reports.duckdb) applies only these changes to yesterday's copy instead of
+-- rewriting it whole. Each build adds one row without a customer (its number, and whether it
+-- recomputed everything), then one row per customer it recomputed.
+{%- set rebuilt_everything = not (is_incremental() and incremental_run_is_safe()) %}
+
+with this_build as (
+    select
+        {% if is_incremental() -%}
+            (select coalesce(max(build_number), 0) + 1 from {{ this }})
+        {%- else -%}
+            1
+        {%- endif %} as build_number,
+        '{{ invocation_id }}' as build_id
+),
+
+customers_recomputed as (
+    {% if rebuilt_everything -%}
+        select null::varchar as customer_id
+        where false
+    {%- else -%}
+        select distinct customer_id from ({{ customers_of_orders_in_new_files_sql() }})
+    {%- endif %}
+)
+
+select
+    build_number,
+    build_id,
+    {{ rebuilt_everything }} as rebuilt_everything,
+    null::varchar as customer_id
+from this_build
+union all
+select
+    this_build.build_number,
+    this_build.build_id,
+    false as rebuilt_everything,
+    customers_recomputed.customer_id
+from this_build
+cross join customers_recomputed

@@ -1,0 +1,23 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_rows_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}"
+) }}
+-- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ ref('int_orders_to_recompute') }}
+-- The five items each customer spent most on, among those bought on a purchase order: what the
+-- call list says they used to buy. Kept from one build to the next, like the history it ranks,
+-- so that the call list does not read the whole customer x item history every day.
+select
+    customer_id,
+    item_id,
+    net_revenue,
+    row_number() over (
+        partition by customer_id order by net_revenue desc, item_id asc
+    ) as revenue_rank
+from {{ ref('int_customer_item_history') }}
+where
+    purchase_count > 0
+    and {{ only_keys_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}
+qualify revenue_rank <= 5

@@ -136,16 +136,9 @@ def _changes_to_apply(con, path: Path) -> tuple[int | None, str]:
     ).fetchone()
     if rebuilt_everything:
         return None, "a build since recomputed every customer"
-    (to_replace,) = con.execute(
-        f"""
-        select count(*) from {ITEM_HISTORY}
-        where customer_id in (
-            select customer_id from {HISTORY_CHANGES} where build_number > ?
-        )
-        """,
-        [found],
-    ).fetchone()
-    if replaced_before + to_replace > MAX_REPLACED_SHARE * max(rows, 1):
+    # Rows replaced by earlier updates, as they recorded it (counting the day's first would read
+    # the whole history): the update that passes half the rows is the last before a whole write.
+    if replaced_before > MAX_REPLACED_SHARE * max(rows, 1):
         return None, "over half of the previous file's rows were replaced since it was whole"
     return found, ""
 

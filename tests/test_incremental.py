@@ -94,11 +94,8 @@ def was_incremental(run) -> bool:
 
 
 def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_build(
-    dbt_manifest, first_day_raw, tmp_path, monkeypatch
+    dbt_manifest, first_day_raw, tmp_path
 ):
-    # The day replaces about half of these few rows: past the share that has the published file
-    # written whole (see reports_database), which is not what this test is about.
-    monkeypatch.setattr("dagster_project.reports_database.MAX_REPLACED_SHARE", 1.0)
     warehouse = tmp_path / "warehouse.duckdb"
     first = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY)
     assert first.result.success
@@ -121,6 +118,7 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     assert daily_build != first_build
     assert replaced == 7
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
+
     # The moved order left C03 and joined C04; the re-sent one replaced its lines.
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
@@ -135,6 +133,16 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
             ("C11", "I3", 1, "4.0000"),
             ("C99", "I2", 1, "1.0000"),
         ]
+
+    # 7 of the file's 13 rows were replaced since it was written whole: past half, so the next
+    # run writes it whole again rather than letting deleted rows' space add up.
+    (first_day_raw / "orders" / "orders_2024-06-28.csv").write_text(
+        "order_id,order_date,customer_id,item_id,line_number,quantity,amount\n"
+        "N-003,2024-06-28,C99,I2,1,1,70.00\n"
+    )
+    later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY + dt.timedelta(days=1))
+    assert later.result.success
+    assert publication(tmp_path / "r1")[1] == 0
 
 
 def test_a_file_changed_under_its_name_rebuilds_everything(dbt_manifest, first_day_raw, tmp_path):
@@ -177,3 +185,18 @@ def test_a_daily_build_after_a_backfill_equals_a_full_build(dbt_manifest, first_
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
+
+
+def test_an_order_whose_lines_name_two_customers_stops_the_build_naming_it(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    from dagster_dbt import DagsterDbtCliRuntimeError
+
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(
+        "order_id,order_date,customer_id,item_id,line_number,quantity,amount\n"
+        "X-001,2024-06-26,C03,I1,1,1,10.00\n"
+        "X-001,2024-06-26,C04,I2,2,1,10.00\n"
+    )
+    with pytest.raises(DagsterDbtCliRuntimeError) as failure:
+        run_pipeline(first_day_raw, tmp_path / "warehouse.duckdb", tmp_path / "r", NEXT_DAY)
+    assert "order X-001 names two customers on its lines: C03 and C04" in str(failure.value)

@@ -2,38 +2,43 @@
 -- line number is the line's position within its order in its file. The position is computed
 -- only for the files that lack line numbers: a window over every line of every file would cost
 -- as much as the rest of the model.
-with source_lines as (
+--
+-- The CTEs are `not materialized`, and files are told apart with `in` lists rather than joins,
+-- so that a filter on this view (the orders an incremental build recomputes) reaches the scan of
+-- the raw table: the build then reads those orders' rows only, not the whole history.
+with source_lines as not materialized (
     select * from {{ source('raw', 'orders') }}
 ),
 
-files_without_line_numbers as (
-    select distinct _source_file from source_lines
-    where line_number is null
+files_without_line_numbers as not materialized (
+    select source_lines._source_file from source_lines
+    where source_lines.line_number is null
 ),
 
 numbered_lines as (
     select
-        source_lines.*,
-        source_lines.line_number as line_number_or_default
+        *,
+        line_number as line_number_or_default
     from source_lines
-    left join files_without_line_numbers
-        on source_lines._source_file = files_without_line_numbers._source_file
-    where files_without_line_numbers._source_file is null
+    where
+        line_number is not null
+        and _source_file not in (
+            select files_without_line_numbers._source_file from files_without_line_numbers
+        )
 ),
 
 positioned_lines as (
     select
-        source_lines.*,
+        *,
         coalesce(
-            source_lines.line_number,
-            row_number() over (
-                partition by source_lines._source_file, source_lines.order_id
-                order by source_lines._source_line
-            )
+            line_number,
+            row_number() over (partition by _source_file, order_id order by _source_line)
         ) as line_number_or_default
     from source_lines
-    inner join files_without_line_numbers
-        on source_lines._source_file = files_without_line_numbers._source_file
+    where
+        _source_file in (
+            select files_without_line_numbers._source_file from files_without_line_numbers
+        )
 ),
 
 lines as (

@@ -189,3 +189,24 @@ def test_the_shipped_instance_runs_one_pipeline_run_and_one_warehouse_step_at_a_
         config = instance.get_concurrency_config()
     assert config.run_queue_config.max_concurrent_runs == 1
     assert config.pool_config.default_pool_limit == 1
+
+
+def test_only_the_latest_dbt_run_folders_are_kept(tmp_path):
+    import os
+
+    from dagster_project.defs.dbt_models import forget_old_dbt_runs
+
+    for n in range(5):
+        folder = tmp_path / f"dbt_models-run{n}"
+        folder.mkdir()
+        (folder / "partial_parse.msgpack").write_bytes(b"x")
+        os.utime(folder, ns=(n * 10**9, n * 10**9))
+    (tmp_path / "manifest.json").write_text("{}")
+
+    forget_old_dbt_runs(tmp_path, keep=2)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dbt_models-run3",
+        "dbt_models-run4",
+        "manifest.json",
+    ]

@@ -1,5 +1,6 @@
 """The dbt models as Dagster assets, with dbt's data tests as asset checks."""
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,19 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
         return super().get_group_name(dbt_resource_props)
 
 
+# dagster-dbt gives every dbt command a folder of its own under the dbt target folder (compiled
+# SQL, dbt's parse state): the latest are kept for looking into a run, the rest removed, so that
+# a daily schedule does not fill the disk.
+DBT_RUN_FOLDERS_KEPT = 30
+
+
+def forget_old_dbt_runs(target_dir: Path, keep: int = DBT_RUN_FOLDERS_KEPT) -> None:
+    """Removes all but the `keep` most recent dbt run folders of this asset in `target_dir`."""
+    runs = sorted(target_dir.glob(f"{DBT_ASSETS_NAME}-*"), key=lambda path: path.stat().st_mtime_ns)
+    for folder in runs[:-keep] if keep else runs:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
     """The environment of the dbt process: what its profile reads, for the warehouse resource's
     file, and the as-of date. The date goes by environment rather than `--vars`: dbt parses the
@@ -93,6 +107,7 @@ def dbt_models(
             # dbt runs in this process (see InProcessDbt) and reads this environment until it
             # has finished: it stays in place while the events stream.
             yield from invocation.stream()
+        forget_old_dbt_runs(Path(invocation.target_path).parent)
     except DagsterDbtCliRuntimeError as error:
         if not is_lock_error(error):
             raise

@@ -74,6 +74,34 @@ def publish_copy(con, table: str, destination: Path, copy_options: str) -> None:
     )
 
 
+def report_dates(con, reports_dir: Path) -> tuple[dt.date | None, dt.date | None]:
+    """The as-of date of the warehouse's reports, and the latest among the published files."""
+    (as_of_date,) = con.execute(
+        "select max(as_of_date) from reports.customer_activity_report"
+    ).fetchone()
+    return as_of_date, latest_published_date(con, reports_dir)
+
+
+def is_backfill(as_of_date: dt.date | None, published: dt.date | None) -> bool:
+    """Whether the warehouse's reports are older than the published ones: a backfill."""
+    return as_of_date is not None and published is not None and published > as_of_date
+
+
+def publish_parquet(context, con, table: str, destination: Path) -> dict:
+    """Writes the report `reports.<table>` to `destination` as Parquet; returns the metadata of
+    its materialization."""
+    publish_copy(con, f"reports.{table}", destination, "format parquet")
+    (rows, as_of_date) = con.execute(
+        f"select count(*), max(as_of_date)::varchar from reports.{table}"
+    ).fetchone()
+    context.log.info(f"Published {rows} rows to {destination}")
+    return {
+        "dagster/row_count": rows,
+        "as_of_date": str(as_of_date),
+        "path": MV.path(str(destination)),
+    }
+
+
 def published_as_of_date(con, path: Path) -> dt.date | None:
     """The as-of date of a published report file, or None where there is none to read."""
     if not path.exists():
@@ -186,14 +214,10 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
     reports_dir = settings.reports_dir()
     selected = context.selected_asset_keys
     with warehouse.get_connection() as con:
-        (as_of_date,) = con.execute(
-            "select max(as_of_date) from reports.customer_activity_report"
-        ).fetchone()
-
         # A backfill: the current files hold a later date than this run's. They stay, and the
         # run's reports go beside them, under their own date.
-        later = latest_published_date(con, reports_dir)
-        if as_of_date is not None and later is not None and later > as_of_date:
+        as_of_date, later = report_dates(con, reports_dir)
+        if is_backfill(as_of_date, later):
             backfill_dir = reports_dir / BACKFILL_DIR / str(as_of_date)
             context.log.warning(
                 f"Kept the reports in {reports_dir}: they are as of {later}, later than this "
@@ -220,20 +244,11 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             return
 
         if CUSTOMER_PARQUET_KEY in selected:
-            destination = reports_dir / CUSTOMER_REPORT_FILE
-            publish_copy(con, "reports.customer_activity_report", destination, "format parquet")
-            (rows,) = con.execute(
-                "select count(*) from reports.customer_activity_report"
-            ).fetchone()
-            context.log.info(f"Published {rows} rows to {destination}")
+            metadata = publish_parquet(
+                context, con, "customer_activity_report", reports_dir / CUSTOMER_REPORT_FILE
+            )
             yield MaterializeResult(
-                asset_key=CUSTOMER_PARQUET_KEY,
-                metadata={
-                    "dagster/row_count": rows,
-                    "as_of_date": str(as_of_date),
-                    "path": MV.path(str(destination)),
-                    **_activity_metadata(con),
-                },
+                asset_key=CUSTOMER_PARQUET_KEY, metadata=metadata | _activity_metadata(con)
             )
 
         if DATABASE_KEY in selected:
@@ -288,27 +303,15 @@ def customer_item_activity_report_parquet(
 ) -> MaterializeResult:
     reports_dir = settings.reports_dir()
     with warehouse.get_connection() as con:
-        (as_of_date,) = con.execute(
-            "select max(as_of_date) from reports.customer_activity_report"
-        ).fetchone()
-        later = latest_published_date(con, reports_dir)
-        if as_of_date is not None and later is not None and later > as_of_date:
+        as_of_date, later = report_dates(con, reports_dir)
+        if is_backfill(as_of_date, later):
             raise RuntimeError(
                 f"The warehouse holds the reports as of {as_of_date} (a backfill), older than "
                 f"the published ones ({later}): run the job inactive_customer_reports for "
                 f"{later} or later first. The backfill's own file is in "
                 f"{reports_dir / BACKFILL_DIR / str(as_of_date)}."
             )
-        destination = reports_dir / ITEM_REPORT_FILE
-        publish_copy(con, "reports.customer_item_activity_report", destination, "format parquet")
-        (rows,) = con.execute(
-            "select count(*) from reports.customer_item_activity_report"
-        ).fetchone()
-    context.log.info(f"Published {rows} rows to {destination}")
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": rows,
-            "as_of_date": str(as_of_date),
-            "path": MV.path(str(destination)),
-        }
-    )
+        metadata = publish_parquet(
+            context, con, "customer_item_activity_report", reports_dir / ITEM_REPORT_FILE
+        )
+    return MaterializeResult(metadata=metadata)

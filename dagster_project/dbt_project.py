@@ -158,8 +158,9 @@ class InProcessDbt:
         return None if self._thread.is_alive() else self.returncode
 
     def send_signal(self, signal_number: int) -> None:
-        # A thread cannot be interrupted: the build finishes its current nodes' statements and
-        # the step stops with it.
+        # A thread cannot be interrupted. When a run is terminated, dagster-dbt waits for it a
+        # while, then the step stops; dbt goes on until its build ends or the run's process
+        # exits (DuckDB's write-ahead log keeps the warehouse consistent either way).
         pass
 
 

@@ -117,9 +117,10 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
         con.execute("detach published_before")
 
 
-def _changes_to_apply(con, path: Path) -> tuple[int | None, str]:
-    """The build number of the previous file's history, when the changes since can be applied
-    to a copy of it; else None, and why the file is written whole."""
+def _changes_to_apply(con, path: Path) -> tuple[tuple[int, int] | None, str]:
+    """The build number of the previous file's history and the rows replaced in it since it
+    was written whole, when the changes since can be applied to a copy of it; else None, and
+    why the file is written whole."""
     state = _previous_state(con, path)
     if state is None:
         return None, "no previous file to update"
@@ -140,7 +141,7 @@ def _changes_to_apply(con, path: Path) -> tuple[int | None, str]:
     # the whole history): the update that passes half the rows is the last before a whole write.
     if replaced_before > MAX_REPLACED_SHARE * max(rows, 1):
         return None, "over half of the previous file's rows were replaced since it was whole"
-    return found, ""
+    return (found, replaced_before), ""
 
 
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
@@ -173,10 +174,13 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
 def publish_reports_database(con, destination: Path, as_of_date, log=None) -> Publication:
     """Writes or updates `destination` from the warehouse behind `con` (see the module's doc)."""
     _, build_id = _latest_build(con)
-    since_build, reason = _changes_to_apply(con, destination)
-    if since_build is not None:
+    previous, reason = _changes_to_apply(con, destination)
+    if previous is not None:
+        since_build, replaced_before = previous
         try:
-            return _apply_changes(con, destination, since_build, as_of_date, build_id)
+            return _apply_changes(
+                con, destination, since_build, replaced_before, as_of_date, build_id
+            )
         except Exception as error:  # any failure falls back to a whole write
             reason = f"applying the changes failed ({error})"
             if log is not None:
@@ -207,7 +211,7 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
 
 
 def _apply_changes(
-    con, destination: Path, since_build: int, as_of_date, build_id: str
+    con, destination: Path, since_build: int, replaced_before: int, as_of_date, build_id: str
 ) -> Publication:
     counts = {}
 
@@ -235,9 +239,6 @@ def _apply_changes(
             (inserted,) = con.execute(
                 f"insert into publishing.{ITEM_HISTORY} select * from {ITEM_HISTORY} "
                 "where customer_id in (select customer_id from changed_customers)"
-            ).fetchone()
-            (replaced_before,) = con.execute(
-                f"select rows_replaced_since_written_whole from publishing.{PUBLICATION}"
             ).fetchone()
             counts["rows"] = max(deleted, inserted)
             _write_small_parts(

@@ -3,11 +3,14 @@
 
 {#- The as-of date of the reports as a SQL date literal: the `as_of_date` var when given, else the
     AS_OF_DATE environment variable (how the Dagster step passes it: a var that changes every day
-    would make dbt parse the whole project again on every run), else today. -#}
+    would make dbt parse the whole project again on every run), else today.
+    The variable is read only when executing: dbt notes the environment variables a model reads
+    while it is parsed and parses the model again whenever their value changes, which for a date
+    that moves every day would be every model on every run (over a second of each daily run). -#}
 {% macro as_of_date() -%}
     {%- set value = var('as_of_date', none) -%}
     {%- if value is none or value | string | trim == '' -%}
-        {%- set value = env_var('AS_OF_DATE', '') -%}
+        {%- set value = env_var('AS_OF_DATE', '') if execute else '' -%}
     {%- endif -%}
     {%- if value | string | trim == '' -%}
         {%- set value = modules.datetime.date.today().isoformat() -%}

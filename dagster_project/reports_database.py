@@ -1,18 +1,20 @@
 """`reports.duckdb`: the reports in one DuckDB file for BI tools, and how a daily run updates it
 in proportion to the day rather than to the history.
 
-The file holds
-- `customer_activity_report`, a table (one row per customer, rewritten every run);
-- `customer_item_activity_report`, the same view as in the warehouse (its SQL is copied from
-  there), over tables of the same names as the warehouse's: `intermediate.int_customer_item_history`
-  (about one row per order line, date-free), `intermediate.int_customer_activity` and
-  `staging.stg_items`. The days since the last purchase and the lapsed flag are computed when
-  read, so they need no rewrite when the date moves;
+The file holds both reports as the same views as in the warehouse (their SQL is copied from
+there), over tables of the same names as the warehouse's:
+- `customer_activity_report` reads `intermediate.int_customer_activity` (one row per customer,
+  rewritten every run);
+- `customer_item_activity_report` reads `intermediate.int_customer_item_history` (about one row
+  per order line, date-free), `intermediate.int_customer_activity` and `staging.stg_items`. The
+  days since the last purchase and the lapsed flag are computed when read, so they need no
+  rewrite when the date moves;
 - `intermediate.reports_publication`: the as-of date, and the build of the customer x item history
   the copy holds.
 
 A run copies the previous file and applies to the copy what the warehouse's builds changed
-since (the customers listed by `int_customer_item_history_changes`), then renames the copy over
+since (the customers listed by `int_customer_item_history_changes`, by `customer_key`), then
+renames the copy over
 the file. It writes the file whole instead when there is no usable previous file, when a build
 since recomputed everything (a backfill, a file changed under its name), when the copy's
 changes are forgotten, or when more than half of the copy's rows were replaced since it was
@@ -38,7 +40,8 @@ CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
 ITEM_HISTORY = "intermediate.int_customer_item_history"
 HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
-# The relations the item report's view reads, under the same names in both files.
+# The views of the reports, and the relations they read, under the same names in both files.
+REPORT_VIEWS = (CUSTOMER_REPORT, ITEM_REPORT)
 VIEW_INPUTS = (ITEM_HISTORY, "intermediate.int_customer_activity", "staging.stg_items")
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the copy is written whole
@@ -75,15 +78,15 @@ def replace_atomically(write: Callable[[Path], None], destination: Path) -> None
     os.replace(partial, destination)
 
 
-def item_report_view_query(con) -> str:
-    """The query of the warehouse's `reports.customer_item_activity_report` view."""
+def report_view_query(con, report: str) -> str:
+    """The query of the warehouse's view `reports.<report>`."""
     row = con.execute(
         "select sql from duckdb_views() where schema_name = 'reports' and view_name = ?",
-        [ITEM_REPORT],
+        [report],
     ).fetchone()
     match = row and re.match(r"CREATE VIEW \S+ AS (.*?);?\s*$", row[0], re.S)
     if not match:
-        raise RuntimeError(f"reports.{ITEM_REPORT} is not a view in the warehouse; run dbt first")
+        raise RuntimeError(f"reports.{report} is not a view in the warehouse; run dbt first")
     return match.group(1)
 
 
@@ -146,10 +149,6 @@ def _changes_to_apply(con, path: Path) -> tuple[tuple[int, int] | None, str]:
 
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
     """Everything but the history: rewritten every run (one row per customer at most)."""
-    con.execute(
-        f"create or replace table {catalog}.main.{CUSTOMER_REPORT} as "
-        f"select * from reports.{CUSTOMER_REPORT}"
-    )
     for relation in VIEW_INPUTS[1:]:
         con.execute(f"create or replace table {catalog}.{relation} as select * from {relation}")
     con.execute(
@@ -161,12 +160,22 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
         """,
         [as_of_date, build_id, replaced],
     )
-    # The view is created with the file as the default database, so that its relations are
+    # The views are created with the file as the default database, so that their relations are
     # looked up there, wherever and under whatever name the file is opened later.
     warehouse = con.execute("select current_database()").fetchone()[0].replace('"', '""')
+    queries = {report: report_view_query(con, report) for report in REPORT_VIEWS}
     con.execute(f'use "{catalog}"')
     try:
-        con.execute(f"create or replace view main.{ITEM_REPORT} as {item_report_view_query(con)}")
+        for report, query in queries.items():
+            # A file written before the customer report was a view holds it as a table.
+            was_table = con.execute(
+                "select count(*) from duckdb_tables() where database_name = current_database() "
+                "and schema_name = 'main' and table_name = ?",
+                [report],
+            ).fetchone()[0]
+            if was_table:
+                con.execute(f"drop table main.{report}")
+            con.execute(f"create or replace view main.{report} as {query}")
     finally:
         con.execute(f'use "{warehouse}"')
 
@@ -221,11 +230,12 @@ def _apply_changes(
         try:
             # No transaction: DuckDB writes one database per transaction, and a failure
             # leaves only the partial file, which is removed.
+            # By key, as the warehouse's builds replaced them (macros/incremental.sql).
             con.execute(
                 f"""
                 create temporary table changed_customers as
-                select distinct customer_id from {HISTORY_CHANGES}
-                where build_number > ? and customer_id is not null
+                select distinct customer_key from {HISTORY_CHANGES}
+                where build_number > ? and customer_key is not null
                 """,
                 [since_build],
             )
@@ -234,11 +244,11 @@ def _apply_changes(
             ).fetchone()
             (deleted,) = con.execute(
                 f"delete from publishing.{ITEM_HISTORY} "
-                "where customer_id in (select customer_id from changed_customers)"
+                "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             (inserted,) = con.execute(
-                f"insert into publishing.{ITEM_HISTORY} select * from {ITEM_HISTORY} "
-                "where customer_id in (select customer_id from changed_customers)"
+                f"insert into publishing.{ITEM_HISTORY} by name select * from {ITEM_HISTORY} "
+                "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             counts["rows"] = max(deleted, inserted)
             _write_small_parts(

@@ -26,6 +26,8 @@ REPORTS = (
     "intermediate.int_orders",
     "intermediate.int_customer_item_history",
     "intermediate.int_customer_top_items",
+    "intermediate.int_customer_purchase_history",
+    "intermediate.int_customer_activity",
 )
 PUBLISHED = ("customer_activity_report", "customer_item_activity_report")
 # Seen-everything state: the first build reads the files up to 2024-06-24, whose orders are all
@@ -78,7 +80,7 @@ def was_incremental(run) -> bool:
     (target,) = Path(dbt_project.project_dir, "target").glob(f"dbt_models-{run_id}-*")
     models = target / "compiled" / "inactive_customers" / "models" / "intermediate"
     recomputes_some = re.compile(
-        r"(order_id|customer_id) in \(select \1 from \S+int_orders_to_recompute"
+        r"(order_id|customer_key) in \(\s*select \1 from \S+int_orders_to_recompute"
     )
     ways = {
         bool(recomputes_some.search((models / f"{model}.sql").read_text()))
@@ -87,6 +89,7 @@ def was_incremental(run) -> bool:
             "int_orders",
             "int_customer_item_history",
             "int_customer_top_items",
+            "int_customer_purchase_history",
         )
     }
     assert len(ways) == 1  # the models agree
@@ -143,6 +146,36 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY + dt.timedelta(days=1))
     assert later.result.success
     assert publication(tmp_path / "r1")[1] == 0
+
+
+def revenue_last_365_days(warehouse: Path, customer_id: str) -> str:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select revenue_last_365_days::varchar from reports.customer_activity_report "
+            "where customer_id = ?",
+            [customer_id],
+        ).fetchone()[0]
+
+
+def test_a_daily_build_drops_the_orders_that_left_the_revenue_window(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    """No new file, a later date: the revenue over the trailing 365 days still moves. C04's
+    order A-005 of 2023-07-01 (100.00) leaves the window on 2024-06-30; A-006 of 2023-07-02
+    (200.00) stays in it."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    before = revenue_last_365_days(warehouse, "C04")
+
+    later_day = dt.date(2024, 6, 30)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", later_day)
+    assert daily.result.success
+    assert was_incremental(daily)
+    assert (before, revenue_last_365_days(warehouse, "C04")) == ("575.00", "475.00")
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
 
 
 def test_a_file_changed_under_its_name_rebuilds_everything(dbt_manifest, first_day_raw, tmp_path):

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_rows_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}"
+    pre_hook="{{ delete_rows_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}"
 ) }}
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
@@ -13,12 +13,12 @@ with visible_lines as (
     select * from {{ ref('int_order_lines_current') }}
     where
         {{ is_visible('order_date') }}
-        and {{ only_keys_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}
+        and {{ only_keys_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}
 ),
 
 orders as (
     select * from {{ ref('int_orders') }}
-    where {{ only_keys_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}
+    where {{ only_keys_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}
 ),
 
 order_items as (
@@ -27,15 +27,17 @@ order_items as (
     select
         order_id,
         customer_id,
+        customer_key,
         item_id,
         sum(quantity) as quantity,
         sum(amount) as amount
     from visible_lines
-    group by order_id, customer_id, item_id
+    group by order_id, customer_id, customer_key, item_id
 )
 
 select
     order_items.customer_id,
+    order_items.customer_key,
     order_items.item_id,
     min(orders.order_date) filter (where orders.is_purchase) as first_purchase_date,
     max(orders.order_date) filter (where orders.is_purchase) as last_purchase_date,
@@ -47,4 +49,4 @@ inner join orders
     on
         order_items.order_id = orders.order_id
         and order_items.customer_id = orders.customer_id
-group by order_items.customer_id, order_items.item_id
+group by order_items.customer_id, order_items.customer_key, order_items.item_id

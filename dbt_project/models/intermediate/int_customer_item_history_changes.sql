@@ -25,10 +25,15 @@ with this_build as (
 
 customers_recomputed as (
     {% if rebuilt_everything -%}
-        select null::varchar as customer_id
+        select
+            null::varchar as customer_id,
+            null::ubigint as customer_key
         where false
     {%- else -%}
-        select distinct customer_id from ({{ customers_of_orders_in_new_files_sql() }})
+        select distinct
+            customer_id,
+            customer_key
+        from {{ ref('int_orders_to_recompute') }}
     {%- endif %}
 )
 
@@ -36,13 +41,15 @@ select
     build_number,
     build_id,
     {{ rebuilt_everything }} as rebuilt_everything,
-    null::varchar as customer_id
+    null::varchar as customer_id,
+    null::ubigint as customer_key
 from this_build
 union all
 select
     this_build.build_number,
     this_build.build_id,
     false as rebuilt_everything,
-    customers_recomputed.customer_id
+    customers_recomputed.customer_id,
+    customers_recomputed.customer_key
 from this_build
 cross join customers_recomputed

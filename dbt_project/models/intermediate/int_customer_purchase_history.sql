@@ -1,11 +1,22 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_rows_to_rebuild('customer_key', customers_to_refresh_sql()) }}"
+) }}
+-- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ ref('int_orders_to_recompute') }}
 -- Each customer's purchases and revenue up to the as-of date, one row per customer with a
--- visible order.
+-- visible order. A build recomputes the customers of new orders and those whose revenue over the
+-- trailing window changed with the date (customers_to_refresh_sql).
 with orders as (
     select * from {{ ref('int_orders') }}
+    where {{ only_keys_to_rebuild('customer_key', customers_to_refresh_sql()) }}
 )
 
 select
     customer_id,
+    customer_key,
     min(order_date) filter (where is_purchase) as first_purchase_date,
     max(order_date) filter (where is_purchase) as last_purchase_date,
     count(*) filter (where is_purchase) as purchase_count,
@@ -17,4 +28,4 @@ select
         0
     ) as revenue_last_365_days
 from orders
-group by customer_id
+group by customer_id, customer_key

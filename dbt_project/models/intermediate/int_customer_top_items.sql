@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_rows_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}"
+    pre_hook="{{ delete_rows_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}"
 ) }}
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
@@ -11,6 +11,7 @@
 -- so that the call list does not read the whole customer x item history every day.
 select
     customer_id,
+    customer_key,
     item_id,
     net_revenue,
     row_number() over (
@@ -19,5 +20,5 @@ select
 from {{ ref('int_customer_item_history') }}
 where
     purchase_count > 0
-    and {{ only_keys_to_rebuild('customer_id', customers_of_orders_in_new_files_sql()) }}
+    and {{ only_keys_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}
 qualify revenue_rank <= 5

@@ -39,6 +39,7 @@ select
     order_lines.line_number,
     order_lines.order_date,
     order_lines.customer_id,
+    {{ customer_key('order_lines.customer_id') }} as customer_key,
     order_lines.item_id,
     order_lines.quantity,
     order_lines.amount,

@@ -30,6 +30,7 @@ orders as (
                 || ' (every line of an order must name the same customer)'
             )
         end as customer_id,
+        min(customer_key) as customer_key,
         min(order_date) as order_date,
         arg_min(order_type, line_number) as order_type,
         sum(amount) as net_amount,
@@ -41,6 +42,7 @@ orders as (
 select
     order_id,
     customer_id,
+    customer_key,
     order_date,
     order_type,
     net_amount,

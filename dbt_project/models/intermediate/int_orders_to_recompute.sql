@@ -14,7 +14,8 @@ with new_order_lines as (
 
 select
     order_id,
-    customer_id
+    customer_id,
+    {{ customer_key('customer_id') }} as customer_key
 from {{ source('raw', 'orders') }}
 where order_id in (select new_order_lines.order_id from new_order_lines)
 group by order_id, customer_id

@@ -1,6 +1,12 @@
+{{ config(materialized='view') }}
 -- One row per customer: who is active, who has lapsed since when, and what they were worth.
+--
+-- A view over int_customer_activity, which it only renames and types: a table would be a second
+-- copy of every customer, written every day. Its relation is named without its database so that
+-- the published copy, `reports.duckdb`, which holds a table of the same name, reads this same
+-- view (see dagster_project/reports_database.py).
 with customer_activity as (
-    select * from {{ ref('int_customer_activity') }}
+    select * from {{ ref('int_customer_activity').include(database=False) }}
 )
 
 select

@@ -317,8 +317,13 @@ def list_extract_files(folder: Path) -> list[Path]:
 
 
 def create_raw_table_sql(entity: Entity, table: str) -> str:
-    columns = [f"{_quote(c.name)} {c.sql_type}" for c in entity.columns]
-    columns += [f"{name} {sql_type}" for name, sql_type in LINEAGE_COLUMNS]
+    # Required values are never empty: the load quarantines rows without them, and the table
+    # declares it, so that the database itself holds the guarantee the models rely on.
+    columns = [
+        f"{_quote(c.name)} {c.sql_type}" + (" not null" if c.required else "")
+        for c in entity.columns
+    ]
+    columns += [f"{name} {sql_type} not null" for name, sql_type in LINEAGE_COLUMNS]
     return f"create or replace table {table} (\n  " + ",\n  ".join(columns) + "\n)"
 
 

@@ -76,7 +76,10 @@ def test_dbt_data_tests_are_asset_checks(defs):
     assert ("reports/customer_activity_report", "unique_customer_activity_report_customer_id") in (
         checks
     )
-    assert ("raw/orders", "source_not_null_raw_orders_order_id") in checks
+    assert (
+        "raw/orders",
+        "source_accepted_values_raw_orders_order_type__invoice__sales_receipt__credit_memo__refund__void",
+    ) in checks
 
 
 def test_every_warehouse_step_is_in_the_duckdb_pool(defs):

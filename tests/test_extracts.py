@@ -1181,7 +1181,9 @@ def test_reconcile_accounts_for_every_row_read_per_file(con, raw_dir):
     # Rows that went astray show as a difference: a lost row, and rows of a file never read.
     con.execute("delete from raw.orders where order_id = 'B1'")
     con.execute(
-        "insert into raw.orders (order_id, _source_file, _source_line) values ('S1', 's.csv', 2)"
+        "insert into raw.orders (order_id, order_date, customer_id, item_id, quantity, amount, "
+        "_source_file, _source_line, _loaded_at) "
+        "values ('S1', date '2024-03-01', 'C1', 'I1', 1, 5, 's.csv', 2, now())"
     )
     assert reconcile(con, orders_entity) == [
         ("a.csv", 4, 2, 2),
@@ -1220,3 +1222,19 @@ def test_quarantine_counts_are_per_entity_and_rule(con, raw_dir):
     }
     assert quarantine_counts(con, ENTITIES["customers"]) == {"invalid_billing_cycle": 1}
     assert quarantine_counts(con, ENTITIES["items"]) == {}
+
+
+def test_the_raw_tables_declare_required_and_lineage_columns_not_null(con, raw_dir):
+    write_csv(raw_dir / "orders" / "a.csv", HEADER, "A1,2024-03-01,C1,I1,2,10.50,,")
+    load(con, raw_dir)
+    not_null = {
+        name
+        for (name,) in con.execute(
+            "select column_name from duckdb_columns() "
+            "where schema_name = 'raw' and table_name = 'orders' and not is_nullable"
+        ).fetchall()
+    }
+    assert not_null == {
+        "order_id", "order_date", "customer_id", "item_id", "quantity", "amount",
+        "_source_file", "_source_line", "_loaded_at",
+    }  # fmt: skip

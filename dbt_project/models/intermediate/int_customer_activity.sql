@@ -20,6 +20,9 @@ all_customers as (
 
 customers as (
     select
+        -- The date the statuses are computed for: the reports read it from here, so that a
+        -- report is always consistent with the version of this table it reads.
+        {{ as_of_date() }} as as_of_date,
         all_customers.customer_id,
         customer_master.customer_name,
         customer_master.email,

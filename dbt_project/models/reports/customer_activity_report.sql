@@ -10,7 +10,7 @@ with customer_activity as (
 )
 
 select
-    {{ as_of_date() }} as as_of_date,
+    as_of_date,
     customer_id,
     customer_name,
     email,

@@ -4,9 +4,10 @@
 --
 -- A view: the report is about as large as the order history, and only its days since the last
 -- purchase and its lapsed flag move with the date. The history behind it is kept incrementally
--- (int_customer_item_history), so a daily run rewrites neither. The relations are named without
--- their database so that the published copy, `reports.duckdb`, which holds tables of the same
--- names, reads this same view (see dagster_project/defs/published_reports.py).
+-- (int_customer_item_history), so a daily run rewrites neither. The date comes from
+-- int_customer_activity, like the customer's status, so the two always agree. The relations are
+-- named without their database so that the published copy, `reports.duckdb`, which holds tables
+-- of the same names, reads this same view (see dagster_project/reports_database.py).
 with item_history as (
     select * from {{ ref('int_customer_item_history').include(database=False) }}
 ),
@@ -20,7 +21,7 @@ items as (
 )
 
 select
-    {{ as_of_date() }} as as_of_date,
+    customer_activity.as_of_date,
     item_history.customer_id,
     customer_activity.customer_name,
     customer_activity.sales_rep,
@@ -30,7 +31,7 @@ select
     items.category,
     item_history.first_purchase_date,
     item_history.last_purchase_date,
-    date_diff('day', item_history.last_purchase_date, {{ as_of_date() }})::integer
+    date_diff('day', item_history.last_purchase_date, customer_activity.as_of_date)::integer
         as days_since_last_purchase,
     item_history.purchase_count::integer as purchase_count,
     item_history.total_quantity::decimal(18, 4) as total_quantity,
@@ -38,7 +39,7 @@ select
     -- Lapsed: no purchase of this item within the customer's threshold, whatever the customer's
     -- overall status (an item never bought on a purchase order is lapsed too).
     coalesce(
-        date_diff('day', item_history.last_purchase_date, {{ as_of_date() }})
+        date_diff('day', item_history.last_purchase_date, customer_activity.as_of_date)
         > customer_activity.inactivity_threshold_days,
         true
     ) as item_lapsed

@@ -13,7 +13,8 @@ there), over tables of the same names as the warehouse's:
   the copy holds.
 
 A run copies the previous file and applies to the copy what the warehouse's builds changed
-since (the customers listed by `int_customer_item_history_changes`, by `customer_key`), then
+since (the customers listed by `int_customer_item_history_changes`, by `customer_key`: on the
+usual day, one build, whose new rows `int_customer_item_history_recomputed` holds), then
 renames the copy over
 the file. It writes the file whole instead when there is no usable previous file, when a build
 since recomputed everything (a backfill, a file changed under its name), when the copy's
@@ -39,6 +40,8 @@ READER_STORAGE_VERSION = "v1.0.0"
 CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
 ITEM_HISTORY = "intermediate.int_customer_item_history"
+# The rows of ITEM_HISTORY that the latest build recomputed (empty after a full rebuild).
+ITEM_HISTORY_RECOMPUTED = "intermediate.int_customer_item_history_recomputed"
 HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
 # The views of the reports, and the relations they read, under the same names in both files.
 REPORT_VIEWS = (CUSTOMER_REPORT, ITEM_REPORT)
@@ -182,13 +185,16 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
 
 def publish_reports_database(con, destination: Path, as_of_date, log=None) -> Publication:
     """Writes or updates `destination` from the warehouse behind `con` (see the module's doc)."""
-    _, build_id = _latest_build(con)
+    latest_build, build_id = _latest_build(con)
     previous, reason = _changes_to_apply(con, destination)
     if previous is not None:
         since_build, replaced_before = previous
+        # The usual day: the copy is one build behind, and that build's new rows are at hand.
+        # Else they are looked up in the whole history.
+        new_rows = ITEM_HISTORY_RECOMPUTED if since_build == latest_build - 1 else ITEM_HISTORY
         try:
             return _apply_changes(
-                con, destination, since_build, replaced_before, as_of_date, build_id
+                con, destination, since_build, replaced_before, as_of_date, build_id, new_rows
             )
         except Exception as error:  # any failure falls back to a whole write
             reason = f"applying the changes failed ({error})"
@@ -220,7 +226,13 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
 
 
 def _apply_changes(
-    con, destination: Path, since_build: int, replaced_before: int, as_of_date, build_id: str
+    con,
+    destination: Path,
+    since_build: int,
+    replaced_before: int,
+    as_of_date,
+    build_id: str,
+    new_rows: str,
 ) -> Publication:
     counts = {}
 
@@ -247,7 +259,7 @@ def _apply_changes(
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             (inserted,) = con.execute(
-                f"insert into publishing.{ITEM_HISTORY} by name select * from {ITEM_HISTORY} "
+                f"insert into publishing.{ITEM_HISTORY} by name select * from {new_rows} "
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             counts["rows"] = max(deleted, inserted)

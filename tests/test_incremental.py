@@ -87,8 +87,7 @@ def was_incremental(run) -> bool:
         for model in (
             "int_order_lines_current",
             "int_orders",
-            "int_customer_item_history",
-            "int_customer_top_items",
+            "int_customer_item_history_recomputed",
             "int_customer_purchase_history",
         )
     }
@@ -120,6 +119,13 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     daily_build, replaced = publication(tmp_path / "r1")
     assert daily_build != first_build
     assert replaced == 7
+    # Those 7 rows are the build's recomputed rows, which the next models and the published
+    # copy read instead of searching the history.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select distinct customer_id from intermediate.int_customer_item_history_recomputed "
+            "order by all"
+        ).fetchall() == [("C03",), ("C04",), ("C11",), ("C99",)]
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
 
     # The moved order left C03 and joined C04; the re-sent one replaced its lines.

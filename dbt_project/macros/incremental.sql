@@ -64,9 +64,15 @@
     )
 {%- endmacro %}
 
-{#- True when this model may recompute only the orders of new files (see above). -#}
-{% macro incremental_run_is_safe() %}
-    {%- if not execute or not is_incremental() -%}
+{#- True when this model may recompute only the orders of new files (see above); or, given
+    `for_model`, when that incremental model may, for a model that prepares its build. -#}
+{% macro incremental_run_is_safe(for_model=none) %}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- elif for_model is none and not is_incremental() -%}
+        {{ return(false) }}
+    {%- elif for_model is not none and (flags.FULL_REFRESH or adapter.get_relation(
+            database=this.database, schema=this.schema, identifier=for_model) is none) -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set built = order_files_built() -%}

@@ -6,47 +6,12 @@
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
 -- depends_on: {{ ref('int_orders_to_recompute') }}
--- Each customer's history with each item up to the as-of date: one row per customer and item on
--- a visible order line. Purchase dates and counts come from purchase orders only; quantity and
--- revenue from every visible line, credits included.
-with visible_lines as (
-    select * from {{ ref('int_order_lines_current') }}
-    where
-        {{ is_visible('order_date') }}
-        and {{ only_keys_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}
-),
-
-orders as (
-    select * from {{ ref('int_orders') }}
-    where {{ only_keys_to_rebuild('customer_key', customers_of_orders_in_new_files_sql()) }}
-),
-
-order_items as (
-    -- One row per order and item (an order may list an item on several lines), so that
-    -- purchases are counted per order without a distinct count per customer and item.
-    select
-        order_id,
-        customer_id,
-        customer_key,
-        item_id,
-        sum(quantity) as quantity,
-        sum(amount) as amount
-    from visible_lines
-    group by order_id, customer_id, customer_key, item_id
-)
-
-select
-    order_items.customer_id,
-    order_items.customer_key,
-    order_items.item_id,
-    min(orders.order_date) filter (where orders.is_purchase) as first_purchase_date,
-    max(orders.order_date) filter (where orders.is_purchase) as last_purchase_date,
-    count(*) filter (where orders.is_purchase) as purchase_count,
-    sum(order_items.quantity) as total_quantity,
-    sum(order_items.amount) as net_revenue
-from order_items
-inner join orders
-    on
-        order_items.order_id = orders.order_id
-        and order_items.customer_id = orders.customer_id
-group by order_items.customer_id, order_items.customer_key, order_items.item_id
+-- depends_on: {{ ref('int_customer_item_history_recomputed') }}
+-- Each customer's history with each item up to the as-of date (the rules are in
+-- macros/customer_item_history.sql). A daily build replaces the rows of the customers it
+-- recomputed, from int_customer_item_history_recomputed; any other build computes them all.
+{% if is_incremental() and incremental_run_is_safe() -%}
+    select * from {{ ref('int_customer_item_history_recomputed') }}  -- noqa: AM04
+{%- else -%}
+    {{ customer_item_history_sql('true') }}
+{%- endif %}

@@ -4,6 +4,7 @@
 -- depends_on: {{ ref('int_order_lines_current') }}
 -- depends_on: {{ ref('int_orders') }}
 -- depends_on: {{ ref('int_customer_item_history') }}
+-- depends_on: {{ ref('int_customer_item_history_recomputed') }}
 -- depends_on: {{ ref('int_customer_top_items') }}
 -- depends_on: {{ ref('int_customer_item_history_changes') }}
 -- depends_on: {{ ref('int_customer_purchase_history') }}

@@ -29,4 +29,3 @@ select
     activity_status,
     activity_status = 'inactive' as is_inactive
 from customer_activity
-order by customer_id

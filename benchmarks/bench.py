@@ -7,7 +7,9 @@ For each size (order lines), on files written by the sample generator:
    files into a DuckDB file: the lower bound for this engine on this machine;
 2. full: a full pipeline run (`python -m dagster_project.run`, every asset, fresh warehouse);
 3. daily: the routine run after one more day's orders extract arrives, on the warehouse the full
-   run left;
+   run left; the day's share of the history's lines (it grows with the history), and also a day
+   of the same size at every size (FIXED_DAY_LINES), which tells the cost of a day from the
+   cost of the history;
 and once, the fixed overhead: a full run, and the baseline, on the tiny shipped sample.
 
 Each measurement is a separate process, timed from outside (wall clock, process start-up
@@ -40,6 +42,8 @@ ORDERS_PER_CUSTOMER = 20
 HISTORY_DAYS = 3 * 365
 END_DATE = dt.date(2026, 11, 20)
 NEXT_DAY = END_DATE + dt.timedelta(days=1)
+# The day of one size whatever the history's (about the day of the 10M data set).
+FIXED_DAY_LINES = 10_000
 
 # Runs a command and prints its wall time and the peak memory of the largest process it started
 # (ru_maxrss of the waited-for descendants: the command itself, or a process it ran, like dbt).
@@ -101,29 +105,45 @@ def generate(data_dir: Path, lines: int) -> dict:
 
     marker = data_dir / "generated.json"
     if marker.exists():
-        return json.loads(marker.read_text())
+        info = json.loads(marker.read_text())
+        if "fixed_day_lines" not in info:  # a data set generated before the fixed-size day
+            info["fixed_day_lines"] = _write_day(
+                data_dir, "fixed_day", info["customers"], FIXED_DAY_LINES
+            )
+            marker.write_text(json.dumps(info))
+        return info
     shutil.rmtree(data_dir, ignore_errors=True)
     orders = round(lines / LINES_PER_ORDER)
     customers = max(150, orders // ORDERS_PER_CUSTOMER)
     history = sample_data.generate(
         data_dir / "history", customers=customers, orders=orders, end_date=END_DATE
     )
-    # The next day: the history's files (hard links: the same files, as a real folder keeps
-    # them) plus one day's new extract, of a day's share of the history's lines.
-    next_day = data_dir / "next_day"
-    for path in (data_dir / "history").rglob("*.csv"):
-        target = next_day / path.relative_to(data_dir / "history")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(path, target)
-    day_lines = sample_data.generate_day(
-        next_day,
-        NEXT_DAY,
-        customers=customers,
-        orders=max(1, round(history["order_lines"] / HISTORY_DAYS / LINES_PER_ORDER)),
-    )
-    info = {**history, "next_day_lines": day_lines}
+    info = {
+        **history,
+        # The next day: a day's share of the history's lines.
+        "next_day_lines": _write_day(
+            data_dir, "next_day", customers, history["order_lines"] / HISTORY_DAYS
+        ),
+        "fixed_day_lines": _write_day(data_dir, "fixed_day", customers, FIXED_DAY_LINES),
+    }
     marker.write_text(json.dumps(info))
     return info
+
+
+def _write_day(data_dir: Path, name: str, customers: int, lines: float) -> int:
+    """`data_dir/name`: the history's files (hard links: the same files, as a real folder
+    keeps them) plus one day's new orders extract of about `lines` lines; returns its lines."""
+    from dagster_project import sample_data
+
+    day = data_dir / name
+    shutil.rmtree(day, ignore_errors=True)
+    for path in (data_dir / "history").rglob("*.csv"):
+        target = day / path.relative_to(data_dir / "history")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    return sample_data.generate_day(
+        day, NEXT_DAY, customers=customers, orders=max(1, round(lines / LINES_PER_ORDER))
+    )
 
 
 def pipeline_env(raw_dir: Path, warehouse: Path, reports_dir: Path, memory_limit: str) -> dict:
@@ -281,21 +301,24 @@ def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> 
     diff = differences(warehouse, runs_dir / "baseline.duckdb")
     log(f"[{label}] rows differing from the baseline: {diff}")
 
-    daily_runs, daily_steps = [], []
-    for r in range(repeats):
-        shutil.copy(runs_dir / "after_full_run.duckdb", warehouse)
-        shutil.rmtree(runs_dir / "reports")
-        shutil.copytree(runs_dir / "reports_after_full_run", runs_dir / "reports")
-        daily_runs.append(
-            run_pipeline(
-                data_dir / "next_day", warehouse, runs_dir / "reports", NEXT_DAY, memory_limit
+    days = {}
+    for day in ("next_day", "fixed_day"):
+        daily_runs, daily_steps = [], []
+        for r in range(repeats):
+            shutil.copy(runs_dir / "after_full_run.duckdb", warehouse)
+            shutil.rmtree(runs_dir / "reports")
+            shutil.copytree(runs_dir / "reports_after_full_run", runs_dir / "reports")
+            daily_runs.append(
+                run_pipeline(
+                    data_dir / day, warehouse, runs_dir / "reports", NEXT_DAY, memory_limit
+                )
             )
-        )
-        daily_steps.append(step_seconds(daily_runs[-1]))
-        log(
-            f"[{label}] daily run {r + 1}/{repeats}: {daily_runs[-1]['seconds']:.1f} s "
-            f"{daily_steps[-1]}"
-        )
+            daily_steps.append(step_seconds(daily_runs[-1]))
+            log(
+                f"[{label}] {day} run {r + 1}/{repeats}: {daily_runs[-1]['seconds']:.1f} s "
+                f"{daily_steps[-1]}"
+            )
+        days[day] = median_of(daily_runs) | {"steps": _median_steps(daily_steps)}
     for path in runs_dir.glob("*.duckdb"):
         path.unlink()
     shutil.rmtree(runs_dir / "reports_after_full_run")
@@ -304,10 +327,12 @@ def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> 
         "lines": info["order_lines"],
         "repeats": repeats,
         "next_day_lines": info["next_day_lines"],
+        "fixed_day_lines": info["fixed_day_lines"],
         "customers": info["customers"],
         "baseline": median_of(baseline_runs),
         "full": median_of(full_runs) | {"steps": _median_steps(steps)},
-        "daily": median_of(daily_runs) | {"steps": _median_steps(daily_steps)},
+        "daily": days["next_day"],
+        "daily_fixed_day": days["fixed_day"],
         "rows_differing": diff,
     }
 

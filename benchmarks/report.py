@@ -115,6 +115,23 @@ def markdown(results: dict, analysis: str) -> str:
             f"{s['daily']['seconds'] / s['full']['seconds']:.1%} | "
             f"{s['full']['peak_rss_mib']:.0f}, {s['daily']['peak_rss_mib']:.0f} MiB | {equal} |"
         )
+    fixed = [s for s in results["sizes"] if "daily_fixed_day" in s]
+    if fixed:
+        lines += [
+            "",
+            "A day of about the same size on every history (the daily run above gets a day's "
+            "share of its history, which grows with it):",
+            "",
+            "| order lines | the day's lines | daily run | dbt_models | published_reports |",
+            "|---|---|---|---|---|",
+        ]
+        for s in fixed:
+            day = s["daily_fixed_day"]
+            lines.append(
+                f"| {s['lines']:,} | {s['fixed_day_lines']:,} | {day['seconds']:.2f} | "
+                f"{day['steps'].get('dbt_models', float('nan')):.2f} | "
+                f"{day['steps'].get('published_reports', float('nan')):.2f} |"
+            )
     lines += [
         "",
         "Per step of the pipeline (seconds, inside the run; the rest is process start-up and "

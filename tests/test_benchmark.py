@@ -35,10 +35,12 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
     }
     assert 19_000 < size["lines"] < 21_000
     assert size["next_day_lines"] > 0
-    for run in ("baseline", "full", "daily"):
+    assert size["fixed_day_lines"] > 0
+    for run in ("baseline", "full", "daily", "daily_fixed_day"):
         assert size[run]["seconds"] > 0
         assert size[run]["peak_rss_mib"] > 0
     assert set(size["full"]["steps"]) == {"raw_extracts", "dbt_models", "published_reports"}
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| target | measured | status |" in markdown
+    assert "| order lines | the day's lines | daily run |" in markdown
     assert (tmp_path / "out" / "time_vs_size.svg").read_text().startswith("<svg")

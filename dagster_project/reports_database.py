@@ -170,14 +170,6 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
     con.execute(f'use "{catalog}"')
     try:
         for report, query in queries.items():
-            # A file written before the customer report was a view holds it as a table.
-            was_table = con.execute(
-                "select count(*) from duckdb_tables() where database_name = current_database() "
-                "and schema_name = 'main' and table_name = ?",
-                [report],
-            ).fetchone()[0]
-            if was_table:
-                con.execute(f"drop table main.{report}")
             con.execute(f"create or replace view main.{report} as {query}")
     finally:
         con.execute(f'use "{warehouse}"')

@@ -39,7 +39,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
         f"Customer x item rows: {item_rows}",
-        f"Warehouse: {warehouse} (tables reports.customer_activity_report, "
+        f"Warehouse: {warehouse} (views reports.customer_activity_report, "
         "reports.customer_item_activity_report)",
     ]
     if published is not None and as_of_date is not None and published > as_of_date:
@@ -49,7 +49,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
         )
     else:
         lines.append(
-            f"Published in {reports_dir}: reports.duckdb (both tables, for BI tools), "
+            f"Published in {reports_dir}: reports.duckdb (both reports, for BI tools), "
             "customer_activity_report.parquet, "
             "inactive_customers.csv (the call list for sales)"
         )

@@ -54,8 +54,16 @@ def first_day_raw(hand_built_raw_dir, tmp_path) -> Path:
 
 
 def table_rows(warehouse: Path) -> dict[str, list]:
+    """Each table's rows, its columns in name order (a column added to a table built earlier
+    comes last)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {t: con.execute(f"select * from {t} order by all").fetchall() for t in REPORTS}
+        rows = {}
+        for table in REPORTS:
+            columns = sorted(c[0] for c in con.execute(f"describe {table}").fetchall())
+            rows[table] = con.execute(
+                f"select {', '.join(columns)} from {table} order by all"
+            ).fetchall()
+        return rows
 
 
 def published_rows(reports_dir: Path) -> dict[str, list]:
@@ -181,6 +189,31 @@ def test_a_daily_build_drops_the_orders_that_left_the_revenue_window(
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+
+
+def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    """Its record of the last build lacks the as-of date and the settings, and a model lacks
+    the customer key: the next build recomputes everything and gives the reports from scratch."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    with duckdb.connect(str(warehouse)) as con:
+        for table, column in (
+            ("int_order_files_built", "as_of_date"),
+            ("int_order_files_built", "business_settings"),
+            ("int_customer_purchase_history", "customer_key"),
+        ):
+            con.execute(f"alter table intermediate.{table} drop column {column}")
+
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert not was_incremental(daily)
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
 
 

@@ -140,13 +140,18 @@
     select customer_key from {{ ref('int_orders_to_recompute') }}
 {%- endmacro %}
 
-{#- The as-of date of the previous build, as a literal (the as-of date where there is none). -#}
+{#- The as-of date of the previous build, as a literal (the as-of date where there is none, or
+    where the previous build did not record it: that build is not built on, see above). -#}
 {% macro previous_build_as_of_date() -%}
-    {%- if not execute or order_files_built() is none -%}
+    {%- set built = order_files_built() -%}
+    {%- if not execute or built is none -%}
+        {{ return(as_of_date()) }}
+    {%- endif -%}
+    {%- if 'as_of_date' not in adapter.get_columns_in_relation(built) | map(attribute='name') -%}
         {{ return(as_of_date()) }}
     {%- endif -%}
     {%- set previous = run_query(
-        "select max(as_of_date)::varchar from " ~ order_files_built()
+        "select max(as_of_date)::varchar from " ~ built
     ).columns[0].values()[0] -%}
     {{ return(as_of_date() if previous is none else "date '" ~ previous ~ "'") }}
 {%- endmacro %}
@@ -156,13 +161,13 @@
     back into it) between the previous build's as-of date and this one's. -#}
 {% macro customers_to_refresh_sql() -%}
     {%- set window_days = var('recent_revenue_window_days') | int -%}
+    {%- set previous = previous_build_as_of_date() -%}
     {{ customers_of_orders_in_new_files_sql() }}
     union
     select customer_key from {{ ref('int_orders') }}
     where
-        order_date > least({{ previous_build_as_of_date() }}, {{ as_of_date() }}) - {{ window_days }}
-        and order_date <= greatest({{ previous_build_as_of_date() }}, {{ as_of_date() }})
-            - {{ window_days }}
+        order_date > least({{ previous }}, {{ as_of_date() }}) - {{ window_days }}
+        and order_date <= greatest({{ previous }}, {{ as_of_date() }}) - {{ window_days }}
 {%- endmacro %}
 
 {#- The model's filter: only the keys to recompute on a safe incremental build, else all. -#}

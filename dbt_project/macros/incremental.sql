@@ -44,12 +44,19 @@
 {%- endmacro %}
 
 {%- macro order_files_built() -%}
-    {#- None where there is none yet, or no model to place it by (a unit test). -#}
+    {#- None where there is none yet, or no model to place it by (a unit test), or where an
+        earlier version wrote it without the as-of date and settings that this one compares:
+        a build recomputes everything then, as on a first build. -#}
     {%- if not execute or this is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(adapter.get_relation(
-        database=this.database, schema=this.schema, identifier='int_order_files_built')) }}
+    {%- set built = adapter.get_relation(
+        database=this.database, schema=this.schema, identifier='int_order_files_built') -%}
+    {%- if built is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set recorded = adapter.get_columns_in_relation(built) | map(attribute='name') | list -%}
+    {{ return(built if 'as_of_date' in recorded and 'business_settings' in recorded else none) }}
 {%- endmacro %}
 
 {#- True when the build at the as-of date sees every order line and every orders extract. -#}
@@ -79,12 +86,6 @@
     {%- if built is none -%}
         {{ return(false) }}
     {%- endif -%}
-    {#- Recorded by builds since the as-of date and the settings are: an older record is not
-        enough to build on. -#}
-    {%- set recorded = adapter.get_columns_in_relation(built) | map(attribute='name') | list -%}
-    {%- if 'business_settings' not in recorded or 'as_of_date' not in recorded -%}
-        {{ return(false) }}
-    {%- endif -%}
     {%- set query -%}
         select
             coalesce((select bool_and(sees_everything) from {{ built }}), false)
@@ -108,12 +109,13 @@
 {#- The orders extract files loaded since the last build of the incremental models. -#}
 {% macro new_order_files_sql() -%}
     {#- None before the first build, which recomputes everything anyway. -#}
-    {%- if order_files_built() is none -%}
+    {%- set built = order_files_built() -%}
+    {%- if built is none -%}
         select null::varchar as source_file where false
     {%- else -%}
         select source_file from {{ source('raw', 'load_ledger') }}
         where entity = 'orders'
-          and source_file not in (select source_file from {{ order_files_built() }})
+          and source_file not in (select source_file from {{ built }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -140,14 +142,10 @@
     select customer_key from {{ ref('int_orders_to_recompute') }}
 {%- endmacro %}
 
-{#- The as-of date of the previous build, as a literal (the as-of date where there is none, or
-    where the previous build did not record it: that build is not built on, see above). -#}
+{#- The as-of date of the previous build, as a literal (the as-of date where there is none). -#}
 {% macro previous_build_as_of_date() -%}
     {%- set built = order_files_built() -%}
     {%- if not execute or built is none -%}
-        {{ return(as_of_date()) }}
-    {%- endif -%}
-    {%- if 'as_of_date' not in adapter.get_columns_in_relation(built) | map(attribute='name') -%}
         {{ return(as_of_date()) }}
     {%- endif -%}
     {%- set previous = run_query(

@@ -4,7 +4,8 @@ in proportion to the day rather than to the history.
 The file holds both reports as the same views as in the warehouse (their SQL is copied from
 there), over tables of the same names as the warehouse's:
 - `customer_activity_report` reads `intermediate.int_customer_activity` (one row per customer,
-  rewritten every run);
+  with the date the rows hold at; the status and the days since the last purchase are computed
+  when read);
 - `customer_item_activity_report` reads `intermediate.int_customer_item_history` (about one row
   per order line, date-free), `intermediate.int_customer_activity` and `staging.stg_items`. The
   days since the last purchase and the lapsed flag are computed when read, so they need no
@@ -13,10 +14,11 @@ there), over tables of the same names as the warehouse's:
   the copy holds.
 
 A run copies the previous file and applies to the copy what the warehouse's builds changed
-since (the customers listed by `int_customer_item_history_changes`, by `customer_key`: on the
-usual day, one build, whose new rows `int_customer_item_history_recomputed` holds), then
-renames the copy over
-the file. It writes the file whole instead when there is no usable previous file, when a build
+since: the customer x item rows of the customers listed by `int_customer_item_history_changes`
+(by `customer_key`; on the usual day, one build, whose new rows
+`int_customer_item_history_recomputed` holds), and the customer rows recomputed since (their
+`build_number`); every customer row then takes the new as-of date. Then it renames the copy
+over the file. It writes the file whole instead when there is no usable previous file, when a build
 since recomputed everything (a backfill, a file changed under its name), when the copy's
 changes are forgotten, or when more than half of the copy's rows were replaced since it was
 last written whole (deleted rows leave space behind them in a DuckDB file).
@@ -40,12 +42,13 @@ READER_STORAGE_VERSION = "v1.0.0"
 CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
 ITEM_HISTORY = "intermediate.int_customer_item_history"
+CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
 # The rows of ITEM_HISTORY that the latest build recomputed (empty after a full rebuild).
 ITEM_HISTORY_RECOMPUTED = "intermediate.int_customer_item_history_recomputed"
 HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
 # The views of the reports, and the relations they read, under the same names in both files.
 REPORT_VIEWS = (CUSTOMER_REPORT, ITEM_REPORT)
-VIEW_INPUTS = (ITEM_HISTORY, "intermediate.int_customer_activity", "staging.stg_items")
+VIEW_INPUTS = (ITEM_HISTORY, CUSTOMER_ACTIVITY, "staging.stg_items")
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the copy is written whole
 # again, so that the space deleted rows leave behind does not add up.
@@ -151,8 +154,9 @@ def _changes_to_apply(con, path: Path) -> tuple[tuple[int, int] | None, str]:
 
 
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
-    """Everything but the history: rewritten every run (one row per customer at most)."""
-    for relation in VIEW_INPUTS[1:]:
+    """Everything but the customers and their history: the item master, the publication's
+    record and the views, rewritten every run."""
+    for relation in VIEW_INPUTS[2:]:
         con.execute(f"create or replace table {catalog}.{relation} as select * from {relation}")
     con.execute(
         f"""
@@ -208,7 +212,8 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
         try:
             for schema in ("intermediate", "staging"):
                 con.execute(f"create schema publishing.{schema}")
-            con.execute(f"create table publishing.{ITEM_HISTORY} as select * from {ITEM_HISTORY}")
+            for relation in (ITEM_HISTORY, CUSTOMER_ACTIVITY):
+                con.execute(f"create table publishing.{relation} as select * from {relation}")
             _write_small_parts(con, "publishing", as_of_date, build_id, 0)
         finally:
             # Detaching checkpoints: the file is complete, with no write-ahead log beside it.
@@ -255,16 +260,20 @@ def _apply_changes(
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             counts["rows"] = max(deleted, inserted)
+            _apply_customer_changes(con, since_build, as_of_date)
             _write_small_parts(
                 con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
             )
-            # The copy must now hold the warehouse's history, row for row.
-            copied, expected = con.execute(
-                f"select (select count(*) from publishing.{ITEM_HISTORY}), "
-                f"(select count(*) from {ITEM_HISTORY})"
-            ).fetchone()
-            if copied != expected:
-                raise RuntimeError(f"the copy has {copied} history rows, the warehouse {expected}")
+            # The copy must now hold the warehouse's tables, row for row.
+            for relation in (ITEM_HISTORY, CUSTOMER_ACTIVITY):
+                copied, expected = con.execute(
+                    f"select (select count(*) from publishing.{relation}), "
+                    f"(select count(*) from {relation})"
+                ).fetchone()
+                if copied != expected:
+                    raise RuntimeError(
+                        f"the copy has {copied} rows of {relation}, the warehouse {expected}"
+                    )
         finally:
             con.execute("drop table if exists changed_customers")
             con.execute("detach publishing")
@@ -275,4 +284,31 @@ def _apply_changes(
         reason="changes applied",
         customers_changed=counts["customers"],
         rows_replaced=counts["rows"],
+    )
+
+
+def _apply_customer_changes(con, since_build: int, as_of_date) -> None:
+    """Replaces in the copy the customer rows recomputed by the builds after `since_build`,
+    removes those of customers the warehouse no longer has, and moves every row to the as-of
+    date (as the warehouse's build does)."""
+    con.execute(
+        f"""
+        delete from publishing.{CUSTOMER_ACTIVITY}
+        where
+            customer_key in (
+                select customer_key from {CUSTOMER_ACTIVITY} where build_number > $since
+            )
+            or customer_key not in (select customer_key from {CUSTOMER_ACTIVITY})
+        """,
+        {"since": since_build},
+    )
+    con.execute(
+        f"insert into publishing.{CUSTOMER_ACTIVITY} by name "
+        f"select * from {CUSTOMER_ACTIVITY} where build_number > ?",
+        [since_build],
+    )
+    con.execute(
+        f"update publishing.{CUSTOMER_ACTIVITY} set as_of_date = $date "
+        "where as_of_date is distinct from $date",
+        {"date": as_of_date},
     )

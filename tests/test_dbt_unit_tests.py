@@ -18,7 +18,8 @@ EXPECTED_UNIT_TESTS = {
     "int_order_lines_current_keeps_only_the_latest_version_of_an_order",
     "int_orders_decides_which_orders_are_purchases",
     "int_customer_purchase_history_counts_the_last_365_days",
-    "int_customer_activity_applies_the_thresholds_at_their_boundaries",
+    "int_customer_activity_takes_customers_from_the_master_and_from_orders",
+    "customer_activity_report_applies_the_thresholds_at_their_boundaries",
     "customer_item_activity_report_flags_lapsed_items_by_the_customers_threshold",
 }
 

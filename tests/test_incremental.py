@@ -55,11 +55,14 @@ def first_day_raw(hand_built_raw_dir, tmp_path) -> Path:
 
 def table_rows(warehouse: Path) -> dict[str, list]:
     """Each table's rows, its columns in name order (a column added to a table built earlier
-    comes last)."""
+    comes last), but for the number of the build that computed a row, which differs by
+    construction between a daily build and one from scratch."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = {}
         for table in REPORTS:
-            columns = sorted(c[0] for c in con.execute(f"describe {table}").fetchall())
+            columns = sorted(
+                c[0] for c in con.execute(f"describe {table}").fetchall() if c[0] != "build_number"
+            )
             rows[table] = con.execute(
                 f"select {', '.join(columns)} from {table} order by all"
             ).fetchall()
@@ -80,23 +83,29 @@ def publication(reports_dir: Path) -> tuple:
         ).fetchone()
 
 
-def was_incremental(run) -> bool:
-    """Whether the run's dbt build recomputed only new files' orders, from its compiled SQL."""
+def recomputes_some(run, model: str) -> bool:
+    """Whether the run's dbt build of the intermediate `model` recomputed only some orders or
+    customers (those listed by int_orders_to_recompute or int_customers_to_recompute), from the
+    SQL dbt compiled for it."""
     from dagster_project.dbt_project import dbt_project
 
     run_id = run.result.run_id[:7]
     (target,) = Path(dbt_project.project_dir, "target").glob(f"dbt_models-{run_id}-*")
-    models = target / "compiled" / "inactive_customers" / "models" / "intermediate"
-    recomputes_some = re.compile(
-        r"(order_id|customer_key) in \(\s*select \1 from \S+int_orders_to_recompute"
-    )
+    sql = target / "compiled" / "inactive_customers" / "models" / "intermediate" / f"{model}.sql"
+    selects_some = r"(order_id|customer_key) in \(\s*select \1 from \S+int_(orders|customers)_to_"
+    return bool(re.search(selects_some + "recompute", sql.read_text()))
+
+
+def was_incremental(run) -> bool:
+    """Whether the run's dbt build recomputed only new files' orders, from its compiled SQL."""
     ways = {
-        bool(recomputes_some.search((models / f"{model}.sql").read_text()))
+        recomputes_some(run, model)
         for model in (
             "int_order_lines_current",
             "int_orders",
             "int_customer_item_history_recomputed",
             "int_customer_purchase_history",
+            "int_customer_activity",
         )
     }
     assert len(ways) == 1  # the models agree
@@ -192,17 +201,73 @@ def test_a_daily_build_drops_the_orders_that_left_the_revenue_window(
     assert table_rows(warehouse) == table_rows(scratch)
 
 
+def customer_master(warehouse: Path, *customer_ids: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select customer_id, customer_name, billing_cycle, activity_status "
+            "from reports.customer_activity_report where list_contains(?, customer_id) "
+            "order by all",
+            [list(customer_ids)],
+        ).fetchall()
+
+
+def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day_raw, tmp_path):
+    """A new customer extract recomputes the customers it lists, and only them; one changed
+    under its name recomputes every customer (it may have dropped some). Both equal a build
+    from scratch."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    assert customer_master(warehouse, "C03", "C98") == [
+        ("C03", None, None, "active")  # the master that counts on FIRST_DAY lists only C01
+    ]
+
+    # C03 joins the master on a weekly cycle (its last purchase, on 2024-05-20, is then too
+    # old), and C98, who never ordered, joins it too.
+    new_file = first_day_raw / "customers" / "customers_2024-06-27.csv"
+    new_file.write_text(
+        "customer_id,customer_name,billing_cycle\nC03,Now Weekly,weekly\nC98,New In Master,weekly\n"
+    )
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert was_incremental(daily)
+    assert customer_master(warehouse, "C03", "C98") == [
+        ("C03", "Now Weekly", "weekly", "inactive"),
+        ("C98", "New In Master", "weekly", "never_purchased"),
+    ]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select reason, count(*) from intermediate.int_customers_to_recompute "
+            "group by all order by all"
+        ).fetchall() == [("master_data", 2)]
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
+
+    # The same file sent again without C98: the orders stay incremental, the customers do not.
+    new_file.write_text("customer_id,customer_name,billing_cycle\nC03,Now Weekly,weekly\n")
+    again = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert again.result.success
+    assert recomputes_some(again, "int_customer_purchase_history")
+    assert not recomputes_some(again, "int_customer_activity")
+    assert customer_master(warehouse, "C98") == []
+    scratch_again = tmp_path / "scratch_again.duckdb"
+    assert run_pipeline(first_day_raw, scratch_again, tmp_path / "r3", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch_again)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
+
+
 def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
     dbt_manifest, first_day_raw, tmp_path
 ):
-    """Its record of the last build lacks the as-of date and the settings, and a model lacks
+    """Its record of the last build lacks the as-of date and the files' entity, and a model lacks
     the customer key: the next build recomputes everything and gives the reports from scratch."""
     warehouse = tmp_path / "warehouse.duckdb"
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
     with duckdb.connect(str(warehouse)) as con:
         for table, column in (
-            ("int_order_files_built", "as_of_date"),
-            ("int_order_files_built", "business_settings"),
+            ("int_extract_files_built", "as_of_date"),
+            ("int_extract_files_built", "entity"),
             ("int_customer_purchase_history", "customer_key"),
         ):
             con.execute(f"alter table intermediate.{table} drop column {column}")

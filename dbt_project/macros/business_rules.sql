@@ -67,3 +67,23 @@
 {% macro is_latest_master_row(key) -%}
     row_number() over (partition by {{ key }} order by _source_file desc, _source_line desc) = 1
 {%- endmacro %}
+
+{#- A customer's status at the as-of date: never_purchased without any purchase; inactive when
+    the days since the last purchase exceed the threshold of their billing cycle; active
+    otherwise. Computed when the reports are read, since it moves with the date. -#}
+{% macro activity_status(last_purchase_date, days_since_last_purchase, threshold_days) -%}
+    case
+        when {{ last_purchase_date }} is null then 'never_purchased'
+        when {{ days_since_last_purchase }} > {{ threshold_days }} then 'inactive'
+        else 'active'
+    end
+{%- endmacro %}
+
+{#- The first day on which the days since the last purchase exceeded the threshold; empty unless
+    the customer is inactive. -#}
+{% macro inactive_since(last_purchase_date, days_since_last_purchase, threshold_days) -%}
+    case
+        when {{ days_since_last_purchase }} > {{ threshold_days }}
+            then {{ last_purchase_date }} + ({{ threshold_days }} + 1)
+    end
+{%- endmacro %}

@@ -1,11 +1,15 @@
-{#- Incremental builds of the order-level models.
+{#- Incremental builds.
 
     `int_order_lines_current`, `int_orders`, `int_customer_item_history` and
     `int_customer_top_items` keep what earlier builds computed and recompute only what the
     orders extract files that are new since the last build touch: their orders (and, for the
     customer-level models, every customer any version of those orders names), as listed once
-    per build by `int_orders_to_recompute`. `int_customer_item_history_changes` logs those
-    customers for the published copy. A daily run then costs in proportion to the new day's
+    per build by `int_orders_to_recompute`. `int_customer_purchase_history` and
+    `int_customer_activity` recompute the customers that `int_customers_to_recompute` lists:
+    those of the new orders, those whose trailing revenue moved with the date, and (for the
+    activity, which carries the master data) those of customer extract files new since the
+    last build. `int_customer_item_history_changes` logs the customers whose history a build
+    replaced, for the published copy. A daily run then costs in proportion to the new day's
     lines, not to the history.
 
     That is right only when nothing in the history depends on the as-of date, so a build
@@ -15,9 +19,11 @@
       - the previous build saw everything too (it was not a backfill);
       - every orders file the previous build read is unchanged (a file replaced under the same
         name may have dropped orders, which only a full build removes);
-      - the business settings these models apply are those of the previous build.
-    `int_order_files_built` records, after those models, which files they have absorbed, and
-    the as-of date and business settings of that build.
+      - the business settings these models apply are those of the previous build;
+    and `int_customer_activity` recomputes every customer too when a customer extract file the
+    previous build read has changed (a file replaced under the same name may have dropped
+    customers). `int_extract_files_built` records, after those models, which extract files they
+    have absorbed, and the as-of date and business settings of that build.
 
     The one figure that moves with the date, a customer's revenue over the trailing window
     (int_customer_purchase_history), is recomputed for the customers of the new orders and
@@ -43,20 +49,21 @@
     }, sort_keys=true)) }}
 {%- endmacro %}
 
-{%- macro order_files_built() -%}
-    {#- None where there is none yet, or no model to place it by (a unit test), or where an
-        earlier version wrote it without the as-of date and settings that this one compares:
-        a build recomputes everything then, as on a first build. -#}
+{#- The record of the last build (int_extract_files_built). None where there is none yet, or no
+    model to place it by (a unit test), or where an earlier version wrote it without a column
+    that this one reads: a build recomputes everything then, as on a first build. -#}
+{%- macro extract_files_built() -%}
     {%- if not execute or this is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set built = adapter.get_relation(
-        database=this.database, schema=this.schema, identifier='int_order_files_built') -%}
+        database=this.database, schema=this.schema, identifier='int_extract_files_built') -%}
     {%- if built is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set recorded = adapter.get_columns_in_relation(built) | map(attribute='name') | list -%}
-    {{ return(built if 'as_of_date' in recorded and 'business_settings' in recorded else none) }}
+    {%- set needed = ['entity', 'extracted_by_as_of_date', 'as_of_date', 'business_settings'] -%}
+    {{ return(built if needed | reject('in', recorded) | list | length == 0 else none) }}
 {%- endmacro %}
 
 {#- True when the build at the as-of date sees every order line and every orders extract. -#}
@@ -72,8 +79,10 @@
 {%- endmacro %}
 
 {#- True when this model may recompute only the orders of new files (see above); or, given
-    `for_model`, when that incremental model may, for a model that prepares its build. -#}
-{% macro incremental_run_is_safe(for_model=none) %}
+    `for_model`, when that incremental model may, for a model that prepares its build.
+    `entities`: the extract files that must be unchanged since the previous build (the orders'
+    for the order models; also the customers' for the model that carries the master data). -#}
+{% macro incremental_run_is_safe(for_model=none, entities=['orders']) %}
     {%- if not execute -%}
         {{ return(false) }}
     {%- elif for_model is none and not is_incremental() -%}
@@ -82,7 +91,7 @@
             database=this.database, schema=this.schema, identifier=for_model) is none) -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set built = order_files_built() -%}
+    {%- set built = extract_files_built() -%}
     {%- if built is none -%}
         {{ return(false) }}
     {%- endif -%}
@@ -99,8 +108,10 @@
                 select 1
                 from {{ built }} as built
                 left join {{ source('raw', 'load_ledger') }} as ledger
-                    on ledger.entity = 'orders' and ledger.source_file = built.source_file
-                where ledger.content_sha256 is distinct from built.content_sha256
+                    on ledger.entity = built.entity and ledger.source_file = built.source_file
+                where
+                    built.entity in ('{{ entities | join("', '") }}')
+                    and ledger.content_sha256 is distinct from built.content_sha256
             )
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0]) }}
@@ -109,13 +120,31 @@
 {#- The orders extract files loaded since the last build of the incremental models. -#}
 {% macro new_order_files_sql() -%}
     {#- None before the first build, which recomputes everything anyway. -#}
-    {%- set built = order_files_built() -%}
+    {%- set built = extract_files_built() -%}
     {%- if built is none -%}
         select null::varchar as source_file where false
     {%- else -%}
         select source_file from {{ source('raw', 'load_ledger') }}
         where entity = 'orders'
-          and source_file not in (select source_file from {{ built }})
+          and source_file not in (select source_file from {{ built }} where entity = 'orders')
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The customer extract files that count at the as-of date and did not at the last build: new
+    since, or named with a date the as-of date has now reached. -#}
+{% macro new_customer_files_sql() -%}
+    {%- set built = extract_files_built() -%}
+    {%- if built is none -%}
+        select null::varchar as source_file where false
+    {%- else -%}
+        select source_file from {{ source('raw', 'load_ledger') }}
+        where
+            entity = 'customers'
+            and {{ is_extracted_by_as_of_date('source_file') }}
+            and source_file not in (
+                select source_file from {{ built }}
+                where entity = 'customers' and extracted_by_as_of_date
+            )
     {%- endif -%}
 {%- endmacro %}
 
@@ -144,7 +173,7 @@
 
 {#- The as-of date of the previous build, as a literal (the as-of date where there is none). -#}
 {% macro previous_build_as_of_date() -%}
-    {%- set built = order_files_built() -%}
+    {%- set built = extract_files_built() -%}
     {%- if not execute or built is none -%}
         {{ return(as_of_date()) }}
     {%- endif -%}
@@ -154,23 +183,18 @@
     {{ return(as_of_date() if previous is none else "date '" ~ previous ~ "'") }}
 {%- endmacro %}
 
-{#- The customers whose revenue over the trailing window the build recomputes: those of the
-    new files' orders, and those with an order dated in the days that left the window (or came
-    back into it) between the previous build's as-of date and this one's. -#}
-{% macro customers_to_refresh_sql() -%}
-    {%- set window_days = var('recent_revenue_window_days') | int -%}
-    {%- set previous = previous_build_as_of_date() -%}
-    {{ customers_of_orders_in_new_files_sql() }}
-    union
-    select customer_key from {{ ref('int_orders') }}
-    where
-        order_date > least({{ previous }}, {{ as_of_date() }}) - {{ window_days }}
-        and order_date <= greatest({{ previous }}, {{ as_of_date() }}) - {{ window_days }}
+{#- The customers that int_customers_to_recompute lists for these reasons (all when none given):
+    `new_orders`, `revenue_window`, `master_data`. -#}
+{% macro customers_to_recompute_sql(reasons=none) -%}
+    select customer_key from {{ ref('int_customers_to_recompute') }}
+    {%- if reasons is not none %}
+    where reason in ('{{ reasons | join("', '") }}')
+    {%- endif %}
 {%- endmacro %}
 
 {#- The model's filter: only the keys to recompute on a safe incremental build, else all. -#}
-{% macro only_keys_to_rebuild(column, keys_sql) -%}
-    {%- if is_incremental() and incremental_run_is_safe() -%}
+{% macro only_keys_to_rebuild(column, keys_sql, entities=['orders']) -%}
+    {%- if is_incremental() and incremental_run_is_safe(entities=entities) -%}
         {{ column }} in ({{ keys_sql }})
     {%- else -%}
         true
@@ -180,13 +204,30 @@
 {#- The model's pre-hook: delete the rows that the build recomputes (all of them unless safe),
     so that keys with nothing left to insert (an order dropped, a customer's last order moved)
     go too. -#}
-{% macro delete_rows_to_rebuild(column, keys_sql) -%}
+{% macro delete_rows_to_rebuild(column, keys_sql, entities=['orders']) -%}
     {%- if not is_incremental() -%}
         select 1
-    {%- elif incremental_run_is_safe() -%}
+    {%- elif incremental_run_is_safe(entities=entities) -%}
         delete from {{ this }} where {{ column }} in ({{ keys_sql }})
     {%- else -%}
         delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The number of this build, as a SQL expression: one more than the last build logged in
+    int_customer_item_history_changes (1 before the first). That log numbers the builds; the
+    rows of int_customer_activity carry the number of the build that last recomputed them, so
+    that the published copy takes only the rows recomputed since the build it holds. Read
+    before the log adds this build (the log is built after int_customer_activity). -#}
+{% macro this_build_number() -%}
+    {%- set log = adapter.get_relation(
+        database=this.database, schema=this.schema,
+        identifier='int_customer_item_history_changes') if execute and this is not none
+        else none -%}
+    {%- if log is none -%}
+        1
+    {%- else -%}
+        (select coalesce(max(build_number), 0) + 1 from {{ log }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -199,4 +240,12 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- The post-hook of int_customer_activity: the rows a build did not recompute hold at its as-of
+    date too (their purchases, trailing revenue and master data have not changed since), so
+    their date moves to it, in the transaction that replaced the others. -#}
+{% macro move_every_row_to_the_as_of_date() -%}
+    update {{ this }} set as_of_date = {{ as_of_date() }}
+    where as_of_date is distinct from {{ as_of_date() }}
 {%- endmacro %}

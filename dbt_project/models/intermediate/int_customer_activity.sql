@@ -1,65 +1,77 @@
--- Every customer, from the customer master and from visible orders, with their activity status
--- at the as-of date. The inactivity rule:
---   never_purchased  no purchase at all;
---   inactive         days since the last purchase > the billing cycle's threshold;
---   active           otherwise.
--- A customer found only in orders has no master data (name empty) and no billing cycle.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ delete_rows_to_rebuild(
+        'customer_key', customers_to_recompute_sql(), entities=['orders', 'customers']) }}",
+    post_hook="{{ move_every_row_to_the_as_of_date() }}"
+) }}
+-- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
+-- depends_on: {{ source('raw', 'load_ledger') }}
+-- depends_on: {{ ref('int_customers_to_recompute') }}
+-- Every customer, from the customer master and from visible orders, with their master data and
+-- purchase history: what the customer report computes each customer's status from, at the
+-- as-of date. A customer found only in orders has no master data (name empty) and no billing
+-- cycle.
+--
+-- Nothing here depends on the as-of date but the date itself, so a daily build recomputes only
+-- the customers int_customers_to_recompute lists (new orders, trailing revenue, new master
+-- rows), and the date of every row moves to the build's in the same transaction (the post-hook):
+-- a reader never sees rows of one build with the date of another. The status, the days since
+-- the last purchase and `inactive_since` are computed by the report when read.
+{%- set entities = ['orders', 'customers'] %}
+
 with customer_master as (
-    select * from {{ ref('stg_customers') }}
+    select
+        *,
+        {{ customer_key('customer_id') }} as customer_key
+    from {{ ref('stg_customers') }}
+),
+
+customers_in_master as (
+    select * from customer_master
+    where {{ only_keys_to_rebuild('customer_key', customers_to_recompute_sql(), entities) }}
 ),
 
 purchase_history as (
     select * from {{ ref('int_customer_purchase_history') }}
+    where {{ only_keys_to_rebuild('customer_key', customers_to_recompute_sql(), entities) }}
 ),
 
 all_customers as (
-    select customer_id from customer_master
+    select customer_id from customers_in_master
     union
     select customer_id from purchase_history
-),
-
-customers as (
-    select
-        -- The date the statuses are computed for: the reports read it from here, so that a
-        -- report is always consistent with the version of this table it reads.
-        {{ as_of_date() }} as as_of_date,
-        all_customers.customer_id,
-        customer_master.customer_name,
-        customer_master.email,
-        customer_master.sales_rep,
-        customer_master.segment,
-        customer_master.billing_cycle,
-        {{ inactivity_threshold_days('customer_master.billing_cycle') }}
-            as inactivity_threshold_days,
-        purchase_history.first_purchase_date,
-        purchase_history.last_purchase_date,
-        date_diff('day', purchase_history.last_purchase_date, {{ as_of_date() }})
-            as days_since_last_purchase,
-        coalesce(purchase_history.purchase_count, 0) as purchase_count,
-        coalesce(purchase_history.lifetime_net_revenue, 0) as lifetime_net_revenue,
-        coalesce(purchase_history.revenue_last_365_days, 0) as revenue_last_365_days
-    from all_customers
-    left join customer_master on all_customers.customer_id = customer_master.customer_id
-    left join purchase_history on all_customers.customer_id = purchase_history.customer_id
 )
 
 select
-    *,
+    -- The date the rows hold at: the reports read it from here, so that a report is always
+    -- consistent with the version of this table it reads.
+    {{ as_of_date() }} as as_of_date,
+    -- The build that computed the row: the published copy takes the rows computed since its own.
+    {{ this_build_number() }} as build_number,
+    all_customers.customer_id,
+    {{ customer_key('all_customers.customer_id') }} as customer_key,
+    customers_in_master.customer_name,
+    customers_in_master.email,
+    customers_in_master.sales_rep,
+    customers_in_master.segment,
+    customers_in_master.billing_cycle,
+    purchase_history.first_purchase_date,
+    purchase_history.last_purchase_date,
+    coalesce(purchase_history.purchase_count, 0) as purchase_count,
+    coalesce(purchase_history.lifetime_net_revenue, 0) as lifetime_net_revenue,
+    coalesce(purchase_history.revenue_last_365_days, 0) as revenue_last_365_days,
     case
-        when last_purchase_date is null then 'never_purchased'
-        when days_since_last_purchase > inactivity_threshold_days then 'inactive'
-        else 'active'
-    end as activity_status,
-    -- The first day on which days_since_last_purchase exceeded the threshold.
-    case
-        when days_since_last_purchase > inactivity_threshold_days
-            then last_purchase_date + (inactivity_threshold_days + 1)
-    end as inactive_since,
-    case
-        when purchase_count >= 2
-            then date_diff('day', first_purchase_date, last_purchase_date) / (purchase_count - 1)
+        when purchase_history.purchase_count >= 2
+            then
+                date_diff(
+                    'day', purchase_history.first_purchase_date, purchase_history.last_purchase_date
+                )
+                / (purchase_history.purchase_count - 1)
     end as avg_days_between_purchases
-from customers
--- Stored in customer order, which the report view (and the files written from it) keeps
--- without sorting on every read.
-order by customer_id
+from all_customers
+left join customers_in_master on all_customers.customer_id = customers_in_master.customer_id
+left join purchase_history on all_customers.customer_id = purchase_history.customer_id
+-- In customer order, so that a build from scratch writes the same table, and the same published
+-- files, every time (a daily build appends its customers after the others).
+order by all_customers.customer_id

@@ -7,6 +7,9 @@
 -- depends_on: {{ source('raw', 'load_ledger') }}
 -- depends_on: {{ ref('int_orders_to_recompute') }}
 -- depends_on: {{ ref('int_customer_item_history') }}
+-- It numbers the builds, and int_customer_activity stamps its rows with the number of this one
+-- before it is logged (macro this_build_number):
+-- depends_on: {{ ref('int_customer_activity') }}
 -- Which customers' rows of int_customer_item_history each build replaced. The published copy of
 -- that table (in reports.duckdb) applies only these changes to yesterday's copy instead of
 -- rewriting it whole. Each build adds one row without a customer (its number, and whether it
@@ -15,11 +18,7 @@
 
 with this_build as (
     select
-        {% if is_incremental() -%}
-            (select coalesce(max(build_number), 0) + 1 from {{ this }})
-        {%- else -%}
-            1
-        {%- endif %} as build_number,
+        {{ this_build_number() }} as build_number,
         '{{ invocation_id }}' as build_id
 ),
 

@@ -1,17 +1,20 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ delete_rows_to_rebuild('customer_key', customers_to_refresh_sql()) }}"
+    pre_hook="{{ delete_rows_to_rebuild(
+        'customer_key', customers_to_recompute_sql(['new_orders', 'revenue_window'])) }}"
 ) }}
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
--- depends_on: {{ ref('int_orders_to_recompute') }}
+-- depends_on: {{ ref('int_customers_to_recompute') }}
 -- Each customer's purchases and revenue up to the as-of date, one row per customer with a
 -- visible order. A build recomputes the customers of new orders and those whose revenue over the
--- trailing window changed with the date (customers_to_refresh_sql).
+-- trailing window changed with the date (int_customers_to_recompute).
 with orders as (
     select * from {{ ref('int_orders') }}
-    where {{ only_keys_to_rebuild('customer_key', customers_to_refresh_sql()) }}
+    where
+        {{ only_keys_to_rebuild(
+            'customer_key', customers_to_recompute_sql(['new_orders', 'revenue_window'])) }}
 )
 
 select

@@ -1,12 +1,33 @@
 {{ config(materialized='view') }}
 -- One row per customer: who is active, who has lapsed since when, and what they were worth.
 --
--- A view over int_customer_activity, which it only renames and types: a table would be a second
--- copy of every customer, written every day. Its relation is named without its database so that
--- the published copy, `reports.duckdb`, which holds a table of the same name, reads this same
--- view (see dagster_project/reports_database.py).
+-- A view over int_customer_activity: the status, the days since the last purchase and
+-- `inactive_since` move with the date, so they are computed here, when read, and no run
+-- rewrites a row for them (the rules are macros of macros/business_rules.sql). Its relation is
+-- named without its database so that the published copy, `reports.duckdb`, which holds a table
+-- of the same name, reads this same view (see dagster_project/reports_database.py).
 with customer_activity as (
     select * from {{ ref('int_customer_activity').include(database=False) }}
+),
+
+customers as (
+    select
+        *,
+        {{ inactivity_threshold_days('billing_cycle') }} as inactivity_threshold_days,
+        date_diff('day', last_purchase_date, as_of_date) as days_since_last_purchase
+    from customer_activity
+),
+
+customer_statuses as (
+    select
+        *,
+        {{ activity_status(
+            'last_purchase_date', 'days_since_last_purchase', 'inactivity_threshold_days'
+        ) }} as activity_status,
+        {{ inactive_since(
+            'last_purchase_date', 'days_since_last_purchase', 'inactivity_threshold_days'
+        ) }} as inactive_since
+    from customers
 )
 
 select
@@ -28,4 +49,4 @@ select
     inactive_since,
     activity_status,
     activity_status = 'inactive' as is_inactive
-from customer_activity
+from customer_statuses

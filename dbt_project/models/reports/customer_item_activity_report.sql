@@ -5,7 +5,8 @@
 -- A view: the report is about as large as the order history, and only its days since the last
 -- purchase and its lapsed flag move with the date. The history behind it is kept incrementally
 -- (int_customer_item_history), so a daily run rewrites neither. The date comes from
--- int_customer_activity, like the customer's status, so the two always agree. The relations are
+-- int_customer_activity, and the customer's status is computed by the same rule as in the
+-- customer report, so the two always agree. The relations are
 -- named without their database so that the published copy, `reports.duckdb`, which holds tables
 -- of the same names, reads this same view (see dagster_project/reports_database.py).
 with item_history as (
@@ -13,7 +14,11 @@ with item_history as (
 ),
 
 customer_activity as (
-    select * from {{ ref('int_customer_activity').include(database=False) }}
+    select
+        *,
+        {{ inactivity_threshold_days('billing_cycle') }} as inactivity_threshold_days,
+        date_diff('day', last_purchase_date, as_of_date) as days_since_last_purchase
+    from {{ ref('int_customer_activity').include(database=False) }}
 ),
 
 items as (
@@ -25,7 +30,11 @@ select
     item_history.customer_id,
     customer_activity.customer_name,
     customer_activity.sales_rep,
-    customer_activity.activity_status,
+    {{ activity_status(
+        'customer_activity.last_purchase_date',
+        'customer_activity.days_since_last_purchase',
+        'customer_activity.inactivity_threshold_days'
+    ) }} as activity_status,
     item_history.item_id,
     items.item_name,
     items.category,

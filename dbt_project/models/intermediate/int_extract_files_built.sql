@@ -1,6 +1,6 @@
--- The orders extract files the incremental order models have absorbed, whether that build saw
--- everything, its as-of date and its business settings (see macros/incremental.sql). Built
--- after them, read by their next build.
+-- The extract files the incremental models have absorbed, whether that build saw everything, its
+-- as-of date and its business settings (see macros/incremental.sql). Built after them, read by
+-- their next build.
 -- depends_on: {{ ref('int_order_lines_current') }}
 -- depends_on: {{ ref('int_orders') }}
 -- depends_on: {{ ref('int_customer_item_history') }}
@@ -8,11 +8,13 @@
 -- depends_on: {{ ref('int_customer_top_items') }}
 -- depends_on: {{ ref('int_customer_item_history_changes') }}
 -- depends_on: {{ ref('int_customer_purchase_history') }}
+-- depends_on: {{ ref('int_customer_activity') }}
 select
+    entity,
     source_file,
     content_sha256,
+    {{ is_extracted_by_as_of_date('source_file') }} as extracted_by_as_of_date,
     {{ sees_everything_sql() }} as sees_everything,
     {{ as_of_date() }} as as_of_date,
     '{{ incremental_business_settings() }}' as business_settings
 from {{ source('raw', 'load_ledger') }}
-where entity = 'orders'

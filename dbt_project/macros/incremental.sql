@@ -46,6 +46,7 @@
     {{ return(tojson({
         'purchase_order_types': var('purchase_order_types'),
         'recent_revenue_window_days': var('recent_revenue_window_days'),
+        'call_list_items': var('call_list_items'),
     }, sort_keys=true)) }}
 {%- endmacro %}
 

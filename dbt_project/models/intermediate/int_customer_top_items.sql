@@ -8,10 +8,11 @@
 -- depends_on: {{ ref('int_orders_to_recompute') }}
 -- depends_on: {{ ref('int_customer_item_history') }}
 -- depends_on: {{ ref('int_customer_item_history_recomputed') }}
--- The five items each customer spent most on, among those bought on a purchase order: what the
--- call list says they used to buy. Kept from one build to the next, like the history it ranks,
--- so that the call list does not read the whole customer x item history every day. A daily
--- build ranks the rows it recomputed; any other build ranks the whole history.
+-- The items each customer spent most on (var call_list_items: five), among those bought on a
+-- purchase order: what the call list says they used to buy. Kept from one build to the next,
+-- like the history it ranks, so that the call list does not read the whole customer x item
+-- history every day. A daily build ranks the rows it recomputed; any other build ranks the
+-- whole history.
 select
     customer_id,
     customer_key,
@@ -26,4 +27,4 @@ select
     from {{ ref('int_customer_item_history') }}
 {%- endif %}
 where purchase_count > 0
-qualify revenue_rank <= 5
+qualify revenue_rank <= {{ var('call_list_items') | int }}

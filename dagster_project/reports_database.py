@@ -58,12 +58,13 @@ MAX_REPLACED_SHARE = 0.5
 @dataclasses.dataclass(frozen=True)
 class Publication:
     """What `publish_reports_database` did: written whole, or the changes applied (how many
-    customers, how many customer x item rows replaced)."""
+    customers' history, how many customer x item rows, how many customer rows replaced)."""
 
     written_whole: bool
     reason: str
     customers_changed: int = 0
     rows_replaced: int = 0
+    customer_rows_replaced: int = 0
 
 
 def sql_path(path: Path) -> str:
@@ -260,7 +261,7 @@ def _apply_changes(
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             counts["rows"] = max(deleted, inserted)
-            _apply_customer_changes(con, since_build, as_of_date)
+            counts["customer_rows"] = _apply_customer_changes(con, since_build, as_of_date)
             _write_small_parts(
                 con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
             )
@@ -284,14 +285,15 @@ def _apply_changes(
         reason="changes applied",
         customers_changed=counts["customers"],
         rows_replaced=counts["rows"],
+        customer_rows_replaced=counts["customer_rows"],
     )
 
 
-def _apply_customer_changes(con, since_build: int, as_of_date) -> None:
+def _apply_customer_changes(con, since_build: int, as_of_date) -> int:
     """Replaces in the copy the customer rows recomputed by the builds after `since_build`,
     removes those of customers the warehouse no longer has, and moves every row to the as-of
-    date (as the warehouse's build does)."""
-    con.execute(
+    date (as the warehouse's build does); returns the rows replaced."""
+    (deleted,) = con.execute(
         f"""
         delete from publishing.{CUSTOMER_ACTIVITY}
         where
@@ -301,14 +303,15 @@ def _apply_customer_changes(con, since_build: int, as_of_date) -> None:
             or customer_key not in (select customer_key from {CUSTOMER_ACTIVITY})
         """,
         {"since": since_build},
-    )
-    con.execute(
+    ).fetchone()
+    (inserted,) = con.execute(
         f"insert into publishing.{CUSTOMER_ACTIVITY} by name "
         f"select * from {CUSTOMER_ACTIVITY} where build_number > ?",
         [since_build],
-    )
+    ).fetchone()
     con.execute(
         f"update publishing.{CUSTOMER_ACTIVITY} set as_of_date = $date "
         "where as_of_date is distinct from $date",
         {"date": as_of_date},
     )
+    return max(deleted, inserted)

@@ -136,6 +136,13 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     daily_build, replaced = publication(tmp_path / "r1")
     assert daily_build != first_build
     assert replaced == 7
+    # And the rows of those four customers in the customer table, nobody else's.
+    (published,) = [
+        event.materialization.metadata
+        for event in daily.result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == "published/reports_database"
+    ]
+    assert published["customer_rows_replaced"].value == 4
     # Those 7 rows are the build's recomputed rows, which the next models and the published
     # copy read instead of searching the history.
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -275,7 +275,8 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 f"written whole ({done.reason})"
                 if done.written_whole
                 else f"updated: {done.rows_replaced} customer x item rows of "
-                f"{done.customers_changed} customers replaced"
+                f"{done.customers_changed} customers and {done.customer_rows_replaced} customer "
+                "rows replaced"
             )
             context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}, {how}")
             yield MaterializeResult(
@@ -287,6 +288,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                     "written_whole": done.written_whole,
                     "how": how,
                     "customer_item_rows_replaced": done.rows_replaced,
+                    "customer_rows_replaced": done.customer_rows_replaced,
                 },
             )
 

@@ -1,3 +1,6 @@
+{#- The post-hook drops the record that earlier versions kept (of orders files only): a
+    warehouse they built is rebuilt whole once, after which that record is of no use. -#}
+{{ config(post_hook="drop table if exists {{ this.schema }}.int_order_files_built") }}
 -- The extract files the incremental models have absorbed, whether that build saw everything, its
 -- as-of date and its business settings (see macros/incremental.sql). Built after them, read by
 -- their next build.

@@ -86,6 +86,9 @@ def size_label(lines: int) -> str:
 
 
 def measure(command: list[str], env: dict[str, str] | None = None) -> dict:
+    # What the setup wrote (a warehouse of gigabytes copied back for a daily run) is flushed to
+    # disk first, so that the writeback does not run, and count, during the measured run.
+    os.sync()
     completed = subprocess.run(
         [sys.executable, "-c", MEASURE, *command],
         capture_output=True,

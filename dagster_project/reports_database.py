@@ -41,14 +41,14 @@ READER_STORAGE_VERSION = "v1.0.0"
 
 CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
+# The views of the reports, and the relations they read, under the same names in both files:
+REPORT_VIEWS = (CUSTOMER_REPORT, ITEM_REPORT)
 ITEM_HISTORY = "intermediate.int_customer_item_history"
 CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
+ITEM_MASTER = "staging.stg_items"
 # The rows of ITEM_HISTORY that the latest build recomputed (empty after a full rebuild).
 ITEM_HISTORY_RECOMPUTED = "intermediate.int_customer_item_history_recomputed"
 HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
-# The views of the reports, and the relations they read, under the same names in both files.
-REPORT_VIEWS = (CUSTOMER_REPORT, ITEM_REPORT)
-VIEW_INPUTS = (ITEM_HISTORY, CUSTOMER_ACTIVITY, "staging.stg_items")
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the copy is written whole
 # again, so that the space deleted rows leave behind does not add up.
@@ -157,8 +157,7 @@ def _changes_to_apply(con, path: Path) -> tuple[tuple[int, int] | None, str]:
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
     """Everything but the customers and their history: the item master, the publication's
     record and the views, rewritten every run."""
-    for relation in VIEW_INPUTS[2:]:
-        con.execute(f"create or replace table {catalog}.{relation} as select * from {relation}")
+    con.execute(f"create or replace table {catalog}.{ITEM_MASTER} as select * from {ITEM_MASTER}")
     con.execute(
         f"""
         create or replace table {catalog}.{PUBLICATION} as

@@ -18,7 +18,10 @@
 -- rows), and the date of every row moves to the build's in the same transaction (the post-hook):
 -- a reader never sees rows of one build with the date of another. The status, the days since
 -- the last purchase and `inactive_since` are computed by the report when read.
-{%- set entities = ['orders', 'customers'] %}
+{#- Worked out once: deciding whether the build may recompute only some customers takes queries
+    of the build record. -#}
+{%- set only_customers_to_recompute = only_keys_to_rebuild(
+    'customer_key', customers_to_recompute_sql(), ['orders', 'customers']) %}
 
 with customer_master as (
     select
@@ -29,12 +32,12 @@ with customer_master as (
 
 customers_in_master as (
     select * from customer_master
-    where {{ only_keys_to_rebuild('customer_key', customers_to_recompute_sql(), entities) }}
+    where {{ only_customers_to_recompute }}
 ),
 
 purchase_history as (
     select * from {{ ref('int_customer_purchase_history') }}
-    where {{ only_keys_to_rebuild('customer_key', customers_to_recompute_sql(), entities) }}
+    where {{ only_customers_to_recompute }}
 ),
 
 all_customers as (

@@ -6,22 +6,24 @@ there), over tables of the same names as the warehouse's:
 - `customer_activity_report` reads `intermediate.int_customer_activity` (one row per customer,
   with the date the rows hold at; the status and the days since the last purchase are computed
   when read);
-- `customer_item_activity_report` reads `intermediate.int_customer_item_history` (about one row
-  per order line, date-free), `intermediate.int_customer_activity` and `staging.stg_items`. The
-  days since the last purchase and the lapsed flag are computed when read, so they need no
-  rewrite when the date moves;
+- `customer_item_activity_report` reads the view `intermediate.int_customer_item_history` (about
+  one row per order line, date-free: the rows of `int_customer_item_history_base`, but for the
+  customers recomputed since, whose rows are in `int_customer_item_history_recent`),
+  `intermediate.int_customer_activity` and `staging.stg_items`. The days since the last purchase
+  and the lapsed flag are computed when read, so they need no rewrite when the date moves;
 - `intermediate.reports_publication`: the as-of date, and the build of the customer x item history
   the copy holds.
 
 A run copies the previous file and applies to the copy what the warehouse's builds changed
-since: the customer x item rows of the customers listed by `int_customer_item_history_changes`
-(by `customer_key`; on the usual day, one build, whose new rows
-`int_customer_item_history_recomputed` holds), and the customer rows recomputed since (their
-`build_number`); every customer row then takes the new as-of date. Then it renames the copy
+since: the recent customer x item rows of the customers listed by
+`int_customer_item_history_changes` (by `customer_key`), and the customer rows recomputed since
+(their `build_number`); every customer row then takes the new as-of date. When the day's build
+moved the recent rows into the base, the copy does the same first. Then it renames the copy
 over the file. It writes the file whole instead when there is no usable previous file, when a build
-since recomputed everything (a backfill, a file changed under its name), when the copy's
-changes are forgotten, or when more than half of the copy's rows were replaced since it was
-last written whole (deleted rows leave space behind them in a DuckDB file).
+since recomputed everything (a backfill, a file changed under its name) or moved the recent rows
+into the base before the day's, when the copy's changes are forgotten, or when more than half of
+the copy's rows were replaced since it was last written whole (deleted rows leave space behind
+them in a DuckDB file).
 
 Every file is written in the storage format of DuckDB 1.0, so that the DuckDB that BI drivers
 bundle (1.4 and newer) opens it.
@@ -33,6 +35,7 @@ import dataclasses
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,13 +44,14 @@ READER_STORAGE_VERSION = "v1.0.0"
 
 CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
-# The views of the reports, and the relations they read, under the same names in both files:
-REPORT_VIEWS = (CUSTOMER_REPORT, ITEM_REPORT)
+# The views, in the order they are created (a view's relations first), and the relations they
+# read, under the same names in both files:
 ITEM_HISTORY = "intermediate.int_customer_item_history"
+VIEWS = (ITEM_HISTORY, f"reports.{CUSTOMER_REPORT}", f"reports.{ITEM_REPORT}")
+ITEM_HISTORY_BASE = "intermediate.int_customer_item_history_base"
+ITEM_HISTORY_RECENT = "intermediate.int_customer_item_history_recent"
 CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
 ITEM_MASTER = "staging.stg_items"
-# The rows of ITEM_HISTORY that the latest build recomputed (empty after a full rebuild).
-ITEM_HISTORY_RECOMPUTED = "intermediate.int_customer_item_history_recomputed"
 HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the copy is written whole
@@ -57,7 +61,7 @@ MAX_REPLACED_SHARE = 0.5
 
 @dataclasses.dataclass(frozen=True)
 class Publication:
-    """What `publish_reports_database` did: written whole, or the changes applied (how many
+    """What `ReportsDatabasePublisher.publish` did: written whole, or the changes applied (how many
     customers' history, how many customer x item rows, how many customer rows replaced)."""
 
     written_whole: bool
@@ -85,15 +89,16 @@ def replace_atomically(write: Callable[[Path], None], destination: Path) -> None
     os.replace(partial, destination)
 
 
-def report_view_query(con, report: str) -> str:
-    """The query of the warehouse's view `reports.<report>`."""
+def view_query(con, view: str) -> str:
+    """The query of the warehouse's view `view` (`schema.name`)."""
+    schema, name = view.split(".")
     row = con.execute(
-        "select sql from duckdb_views() where schema_name = 'reports' and view_name = ?",
-        [report],
+        "select sql from duckdb_views() where schema_name = ? and view_name = ?",
+        [schema, name],
     ).fetchone()
     match = row and re.match(r"CREATE VIEW \S+ AS (.*?);?\s*$", row[0], re.S)
     if not match:
-        raise RuntimeError(f"reports.{report} is not a view in the warehouse; run dbt first")
+        raise RuntimeError(f"{view} is not a view in the warehouse; run dbt first")
     return match.group(1)
 
 
@@ -117,7 +122,7 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
         return con.execute(
             f"""
             select history_build_id, rows_replaced_since_written_whole,
-                   (select count(*) from published_before.{ITEM_HISTORY})
+                   (select count(*) from published_before.{ITEM_HISTORY_BASE})
             from published_before.{PUBLICATION}
             """
         ).fetchone()
@@ -127,7 +132,7 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
         con.execute("detach published_before")
 
 
-def _changes_to_apply(con, path: Path) -> tuple[tuple[int, int] | None, str]:
+def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, int] | None, str]:
     """The build number of the previous file's history and the rows replaced in it since it
     was written whole, when the changes since can be applied to a copy of it; else None, and
     why the file is written whole."""
@@ -147,6 +152,12 @@ def _changes_to_apply(con, path: Path) -> tuple[tuple[int, int] | None, str]:
     ).fetchone()
     if rebuilt_everything:
         return None, "a build since recomputed every customer"
+    # The base of the history changes only when a build moves the recent rows into it. The copy
+    # does the same when that build is the day's; before it, the recent rows it moved are gone.
+    (base_build,) = con.execute(f"select max(build_number) from {ITEM_HISTORY_BASE}").fetchone()
+    moved_by_the_days_build = base_build == latest_build == found + 1
+    if base_build is not None and base_build > found and not moved_by_the_days_build:
+        return None, "a build since the previous file's moved the recent customer x item rows"
     # Rows replaced by earlier updates, as they recorded it (counting the day's first would read
     # the whole history): the update that passes half the rows is the last before a whole write.
     if replaced_before > MAX_REPLACED_SHARE * max(rows, 1):
@@ -168,36 +179,94 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
         [as_of_date, build_id, replaced],
     )
     # The views are created with the file as the default database, so that their relations are
-    # looked up there, wherever and under whatever name the file is opened later.
+    # looked up there, wherever and under whatever name the file is opened later. The reports
+    # are in the file's main schema, where a BI tool looks first.
     warehouse = con.execute("select current_database()").fetchone()[0].replace('"', '""')
-    queries = {report: report_view_query(con, report) for report in REPORT_VIEWS}
+    queries = {view: view_query(con, view) for view in VIEWS}
     con.execute(f'use "{catalog}"')
     try:
-        for report, query in queries.items():
-            con.execute(f"create or replace view main.{report} as {query}")
+        for view, query in queries.items():
+            name = view.replace("reports.", "main.")
+            con.execute(f"create or replace view {name} as {query}")
     finally:
         con.execute(f'use "{warehouse}"')
 
 
-def publish_reports_database(con, destination: Path, as_of_date, log=None) -> Publication:
-    """Writes or updates `destination` from the warehouse behind `con` (see the module's doc)."""
-    latest_build, build_id = _latest_build(con)
-    previous, reason = _changes_to_apply(con, destination)
-    if previous is not None:
-        since_build, replaced_before = previous
-        # The usual day: the copy is one build behind, and that build's new rows are at hand.
-        # Else they are looked up in the whole history.
-        new_rows = ITEM_HISTORY_RECOMPUTED if since_build == latest_build - 1 else ITEM_HISTORY
-        try:
-            return _apply_changes(
-                con, destination, since_build, replaced_before, as_of_date, build_id, new_rows
+class ReportsDatabasePublisher:
+    """Writes or updates `destination` from the warehouse behind `con` (see the module's doc)
+    when `publish` is called. When the day's changes are to be applied to the previous file, its
+    copy starts as soon as the publisher is made: the copy is about as large as the history, and
+    it proceeds in a thread while the caller writes the other published files (DuckDB and the
+    copy both leave the interpreter free)."""
+
+    def __init__(self, con, destination: Path):
+        self._con = con
+        self._destination = destination
+        self._latest_build, self._build_id = _latest_build(con)
+        self._previous, self._reason = _changes_to_apply(con, destination, self._latest_build)
+        self._copy = None
+        if self._previous is not None:
+            self._copy = _CopyInThread(
+                destination, destination.with_name(destination.name + ".copying")
             )
-        except Exception as error:  # any failure falls back to a whole write
-            reason = f"applying the changes failed ({error})"
-            if log is not None:
-                log.warning(f"Writing {destination} whole: {reason}")
-    _write_whole(con, destination, as_of_date, build_id)
-    return Publication(written_whole=True, reason=reason)
+
+    def __enter__(self) -> ReportsDatabasePublisher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._copy is not None:
+            self._copy.discard()
+
+    def publish(self, as_of_date, log=None) -> Publication:
+        reason = self._reason
+        if self._previous is not None:
+            since_build, replaced_before = self._previous
+            try:
+                return _apply_changes(
+                    self._con,
+                    self._destination,
+                    self._copy.move_to,
+                    since_build,
+                    self._latest_build,
+                    replaced_before,
+                    as_of_date,
+                    self._build_id,
+                )
+            except Exception as error:  # any failure falls back to a whole write
+                reason = f"applying the changes failed ({error})"
+                if log is not None:
+                    log.warning(f"Writing {self._destination} whole: {reason}")
+        _write_whole(self._con, self._destination, as_of_date, self._build_id)
+        return Publication(written_whole=True, reason=reason)
+
+
+class _CopyInThread:
+    """A copy of `source` to `copy`, made in a thread from creation on."""
+
+    def __init__(self, source: Path, copy: Path):
+        self._copy = copy
+        self._error: BaseException | None = None
+        copy.unlink(missing_ok=True)
+        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True)
+        self._thread.start()
+
+    def _run(self, source: Path) -> None:
+        try:
+            shutil.copyfile(source, self._copy)
+        except BaseException as error:  # raised again by move_to, in the caller's thread
+            self._error = error
+
+    def move_to(self, destination: Path) -> None:
+        """Waits for the copy, then renames it to `destination`."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        os.replace(self._copy, destination)
+
+    def discard(self) -> None:
+        """Waits for the copy and removes it, unless it was moved."""
+        self._thread.join()
+        self._copy.unlink(missing_ok=True)
 
 
 def _attach_for_writing(con, partial: Path) -> None:
@@ -212,7 +281,7 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
         try:
             for schema in ("intermediate", "staging"):
                 con.execute(f"create schema publishing.{schema}")
-            for relation in (ITEM_HISTORY, CUSTOMER_ACTIVITY):
+            for relation in (ITEM_HISTORY_BASE, ITEM_HISTORY_RECENT, CUSTOMER_ACTIVITY):
                 con.execute(f"create table publishing.{relation} as select * from {relation}")
             _write_small_parts(con, "publishing", as_of_date, build_id, 0)
         finally:
@@ -225,20 +294,22 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
 def _apply_changes(
     con,
     destination: Path,
+    copy_previous_file: Callable[[Path], None],
     since_build: int,
+    latest_build: int,
     replaced_before: int,
     as_of_date,
     build_id: str,
-    new_rows: str,
 ) -> Publication:
     counts = {}
 
     def write(partial: Path) -> None:
-        shutil.copyfile(destination, partial)
+        copy_previous_file(partial)
         _attach_for_writing(con, partial)
         try:
             # No transaction: DuckDB writes one database per transaction, and a failure
             # leaves only the partial file, which is removed.
+            base_deleted = _move_recent_rows_if_the_warehouse_did(con, latest_build)
             # By key, as the warehouse's builds replaced them (macros/incremental.sql).
             con.execute(
                 f"""
@@ -252,20 +323,27 @@ def _apply_changes(
                 "select count(*) from changed_customers"
             ).fetchone()
             (deleted,) = con.execute(
-                f"delete from publishing.{ITEM_HISTORY} "
+                f"delete from publishing.{ITEM_HISTORY_RECENT} "
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
+            # The warehouse's recent rows hold every customer changed since the copy's build:
+            # none of those builds moved them into the base (see _changes_to_apply).
             (inserted,) = con.execute(
-                f"insert into publishing.{ITEM_HISTORY} by name select * from {new_rows} "
+                f"insert into publishing.{ITEM_HISTORY_RECENT} by name "
+                f"select * from {ITEM_HISTORY_RECENT} "
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
             counts["rows"] = max(deleted, inserted)
             counts["customer_rows"] = _apply_customer_changes(con, since_build, as_of_date)
             _write_small_parts(
-                con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
+                con,
+                "publishing",
+                as_of_date,
+                build_id,
+                replaced_before + base_deleted + counts["rows"],
             )
             # The copy must now hold the warehouse's tables, row for row.
-            for relation in (ITEM_HISTORY, CUSTOMER_ACTIVITY):
+            for relation in (ITEM_HISTORY_BASE, ITEM_HISTORY_RECENT, CUSTOMER_ACTIVITY):
                 copied, expected = con.execute(
                     f"select (select count(*) from publishing.{relation}), "
                     f"(select count(*) from {relation})"
@@ -286,6 +364,33 @@ def _apply_changes(
         rows_replaced=counts["rows"],
         customer_rows_replaced=counts["customer_rows"],
     )
+
+
+def _move_recent_rows_if_the_warehouse_did(con, latest_build: int) -> int:
+    """When the day's build moved the recent customer x item rows into the base (its rows there
+    carry its number), the copy, one build behind, moves its own, which are the same rows:
+    they replace their customers' rows in the base, and the recent table starts again empty.
+    Returns the base rows deleted."""
+    (base_build,) = con.execute(f"select max(build_number) from {ITEM_HISTORY_BASE}").fetchone()
+    if base_build != latest_build:
+        return 0
+    (deleted,) = con.execute(
+        f"""
+        delete from publishing.{ITEM_HISTORY_BASE}
+        where customer_key in (select customer_key from publishing.{ITEM_HISTORY_RECENT})
+        """
+    ).fetchone()
+    con.execute(
+        f"""
+        insert into publishing.{ITEM_HISTORY_BASE} by name
+        select * exclude (build_number), ? as build_number
+        from publishing.{ITEM_HISTORY_RECENT}
+        where item_id is not null
+        """,
+        [latest_build],
+    )
+    con.execute(f"delete from publishing.{ITEM_HISTORY_RECENT}")
+    return deleted
 
 
 def _apply_customer_changes(con, since_build: int, as_of_date) -> int:

@@ -36,6 +36,8 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_orders": "intermediate",
         "intermediate/int_customer_purchase_history": "intermediate",
         "intermediate/int_customer_item_history": "intermediate",
+        "intermediate/int_customer_item_history_base": "intermediate",
+        "intermediate/int_customer_item_history_recent": "intermediate",
         "intermediate/int_customer_item_history_recomputed": "intermediate",
         "intermediate/int_customer_activity": "intermediate",
         "intermediate/int_extract_files_built": "intermediate",
@@ -93,7 +95,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset_but_the_on_demand_parquet_file(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 26
+    assert len(every_asset) == 28
     assert job.asset_layer.executable_asset_keys == every_asset - {
         key("published/customer_item_activity_report")
     }

@@ -178,6 +178,81 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     assert publication(tmp_path / "r1")[1] == 0
 
 
+def published_metadata(run) -> dict:
+    (metadata,) = [
+        event.materialization.metadata
+        for event in run.result.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == "published/reports_database"
+    ]
+    return {name: value.value for name, value in metadata.items()}
+
+
+def test_a_build_moves_the_recent_customer_item_rows_into_the_base_and_the_copy_follows(
+    dbt_manifest, first_day_raw, tmp_path, monkeypatch
+):
+    """The day's customers' rows go to int_customer_item_history_recent; once the rows left
+    there by earlier builds pass a tenth of the base (var recent_customer_item_history_share),
+    a build moves them into int_customer_item_history_base. The published copy, one build
+    behind, moves its own the same way rather than being written whole."""
+    from dagster_project import reports_database
+
+    # Here every update replaces over half of the tiny copy: let it be updated all the same.
+    monkeypatch.setattr(reports_database, "MAX_REPLACED_SHARE", 100)
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY).result.success
+
+    def history_tables() -> tuple[list, list]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return tuple(
+                con.execute(
+                    f"select build_number, count(*) from intermediate.{table} "
+                    "group by all order by all"
+                ).fetchall()
+                for table in ("int_customer_item_history_base", "int_customer_item_history_recent")
+            )
+
+    # Build 2 left the base alone: the 7 rows of its 4 customers are recent, in place of their
+    # 5 rows in the base.
+    assert history_tables() == ([(1, 11)], [(2, 7)])
+
+    # The next day: a new order of C99, and A-010, C07's only order, moved to C97.
+    (first_day_raw / "orders" / "orders_2024-06-28.csv").write_text(
+        "order_id,order_date,customer_id,item_id,line_number,quantity,amount,order_type\n"
+        "N-003,2024-06-28,C99,I2,1,1,70.00,invoice\n"
+        "A-010,2024-02-01,C97,I1,1,1,60.00,invoice\n"
+    )
+    later_day = NEXT_DAY + dt.timedelta(days=1)
+    later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", later_day)
+    assert later.result.success
+    assert was_incremental(later)
+    # 7 recent rows were more than a tenth of 11: build 3 moved them into the base, in place of
+    # their customers' 5 rows there. Its own customers are now the recent ones: C99 (I2), C97
+    # (I1), and C07, left without rows, whose row without an item hides its row in the base.
+    assert history_tables() == ([(1, 6), (3, 7)], [(3, 3)])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select customer_id, item_id from intermediate.int_customer_item_history_recent "
+            "order by all"
+        ).fetchall() == [("C07", None), ("C97", "I1"), ("C99", "I2")]
+        assert con.execute(
+            "select count(*) from intermediate.int_customer_item_history where customer_id = 'C07'"
+        ).fetchone() == (0,)
+    published = published_metadata(later)
+    assert (published["written_whole"], published["customer_item_rows_replaced"]) == (False, 3)
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
+    with duckdb.connect(str(tmp_path / "r1" / "reports.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select (select count(*) from intermediate.int_customer_item_history_base), "
+            "(select count(*) from intermediate.int_customer_item_history_recent)"
+        ).fetchone() == (13, 3)
+
+
 def revenue_last_365_days(warehouse: Path, customer_id: str) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(

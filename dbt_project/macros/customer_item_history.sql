@@ -49,3 +49,85 @@ inner join orders
         and order_items.customer_id = orders.customer_id
 group by order_items.customer_id, order_items.customer_key, order_items.item_id
 {%- endmacro %}
+
+
+{#- The columns of the customer x item history, in order. -#}
+{% macro customer_item_history_columns() -%}
+    {{ return([
+        'customer_id', 'customer_key', 'item_id', 'first_purchase_date', 'last_purchase_date',
+        'purchase_count', 'total_quantity', 'net_revenue',
+    ]) }}
+{%- endmacro %}
+
+{#- int_customer_item_history_recent as the previous build left it (int_customer_item_history_base
+    reads it before that model takes the day's customers); none before there is one. -#}
+{% macro customer_item_history_recent_relation() -%}
+    {%- if not execute or this is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(
+        database=this.database, schema=this.schema,
+        identifier='int_customer_item_history_recent')) }}
+{%- endmacro %}
+
+{#- What this build does to int_customer_item_history_base:
+    - `rebuild`: compute every customer, as on any build that recomputes everything (see
+      macros/incremental.sql), or when there is no int_customer_item_history_recent to go with it;
+    - `absorb`: a daily build whose recent rows left by earlier builds are more than
+      var('recent_customer_item_history_share') of this table's rows: they replace their
+      customers' rows here (and int_customer_item_history_recent then starts again from the day's
+      customers);
+    - `keep`: any other daily build, which leaves the table as it is. -#}
+{% macro customer_item_history_base_way() -%}
+    {%- if not (is_incremental() and incremental_run_is_safe()) -%}
+        {{ return('rebuild') }}
+    {%- endif -%}
+    {%- set recent = customer_item_history_recent_relation() -%}
+    {%- if recent is none -%}
+        {{ return('rebuild') }}
+    {%- endif -%}
+    {%- set share = var('recent_customer_item_history_share') | float -%}
+    {%- set query -%}
+        select
+            (select count(*) from {{ recent }} where build_number < {{ this_build_number() }})
+            > {{ share }} * (select count(*) from {{ this }})
+    {%- endset -%}
+    {{ return('absorb' if run_query(query).columns[0].values()[0] else 'keep') }}
+{%- endmacro %}
+
+{#- The pre-hook of int_customer_item_history_base: remove the rows this build replaces. -#}
+{% macro customer_item_history_base_pre_hook() -%}
+    {%- set way = customer_item_history_base_way() -%}
+    {%- if way == 'absorb' -%}
+        delete from {{ this }}
+        where customer_key in (
+            select customer_key from {{ customer_item_history_recent_relation() }}
+        )
+    {%- elif way == 'rebuild' and is_incremental() -%}
+        delete from {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The pre-hook of int_customer_item_history_recent: remove the rows of the customers this build
+    recomputes; all of them when the base was rebuilt or took them in during this build (its
+    newest rows are this build's), or when the build recomputes everything. -#}
+{% macro customer_item_history_recent_pre_hook() -%}
+    {%- if not is_incremental() -%}
+        select 1
+    {%- elif not incremental_run_is_safe() -%}
+        delete from {{ this }}
+    {%- else -%}
+        {%- set base_changed = run_query(
+            "select coalesce(max(build_number), 0) >= " ~ this_build_number()
+            ~ " from " ~ ref('int_customer_item_history_base')
+        ).columns[0].values()[0] -%}
+        {%- if base_changed -%}
+            delete from {{ this }}
+        {%- else -%}
+            delete from {{ this }}
+            where customer_key in ({{ customers_of_orders_in_new_files_sql() }})
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

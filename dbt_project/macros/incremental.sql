@@ -1,10 +1,13 @@
 {#- Incremental builds.
 
-    `int_order_lines_current`, `int_orders`, `int_customer_item_history` and
+    `int_order_lines_current`, `int_orders`, the customer x item history and
     `int_customer_top_items` keep what earlier builds computed and recompute only what the
     orders extract files that are new since the last build touch: their orders (and, for the
     customer-level models, every customer any version of those orders names), as listed once
-    per build by `int_orders_to_recompute`. `int_customer_purchase_history` and
+    per build by `int_orders_to_recompute`. The customer x item rows of those customers go to
+    `int_customer_item_history_recent`, not into `int_customer_item_history_base`, which a
+    daily build leaves alone until the recent rows grow past a share of it (macros/
+    customer_item_history.sql). `int_customer_purchase_history` and
     `int_customer_activity` recompute the customers that `int_customers_to_recompute` lists:
     those of the new orders, those whose trailing revenue moved with the date, and (for the
     activity, which carries the master data) those of customer extract files new since the

@@ -5,7 +5,7 @@
 -- customer_item_history.sql): a daily build's new rows for int_customer_item_history, kept apart
 -- so that the models and the published copy that follow read these few rows rather than
 -- searching the whole history for them. Empty when the build recomputes everything.
-{% if incremental_run_is_safe(for_model='int_customer_item_history') -%}
+{% if incremental_run_is_safe(for_model='int_customer_item_history_base') -%}
     {{ customer_item_history_sql(
         'customer_key in (' ~ customers_of_orders_in_new_files_sql() ~ ')'
     ) }}

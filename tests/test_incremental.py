@@ -364,6 +364,47 @@ def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
     assert table_rows(warehouse) == table_rows(scratch)
 
 
+def test_a_warehouse_with_the_customer_item_history_in_one_table_is_taken_up(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    """An earlier version kept the customer x item history in one table,
+    `int_customer_item_history`, and published it so. The next daily build puts the view in
+    its place over a base built from scratch, keeps the rest incremental (the day's customers
+    get their top items), and writes the published file whole."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "create table intermediate.history_then as "
+            "select * from intermediate.int_customer_item_history"
+        )
+        con.execute("drop view intermediate.int_customer_item_history")
+        con.execute("drop table intermediate.int_customer_item_history_base")
+        con.execute("drop table intermediate.int_customer_item_history_recent")
+        con.execute("alter table intermediate.history_then rename to int_customer_item_history")
+    # The published file too, as that version wrote it.
+    with duckdb.connect(str(tmp_path / "r1" / "reports.duckdb")) as con:
+        con.execute(
+            "create table intermediate.history_then as "
+            "select * exclude (build_number) from intermediate.int_customer_item_history_base"
+        )
+        con.execute("drop view intermediate.int_customer_item_history")
+        con.execute("drop table intermediate.int_customer_item_history_base")
+        con.execute("drop table intermediate.int_customer_item_history_recent")
+        con.execute("alter table intermediate.history_then rename to int_customer_item_history")
+
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert was_incremental(daily)
+    assert published_metadata(daily)["how"] == "written whole (no previous file to update)"
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
+
+
 def test_a_file_changed_under_its_name_rebuilds_everything(dbt_manifest, first_day_raw, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success

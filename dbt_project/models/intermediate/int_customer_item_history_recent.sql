@@ -14,6 +14,8 @@
 -- int_customer_item_history_recomputed, with one row without an item for a customer left with
 -- none (an order moved away): its rows in the base must go all the same. Empty after a build
 -- that rebuilt the base or moved these rows into it. Each row carries the build that computed it.
+-- The two tables go together: a full refresh of this one alone would lose the rows it holds,
+-- so refresh both (or everything).
 {%- set columns = customer_item_history_columns() %}
 
 {% if is_incremental() and incremental_run_is_safe() -%}

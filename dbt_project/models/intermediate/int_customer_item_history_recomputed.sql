@@ -3,9 +3,11 @@
 -- depends_on: {{ ref('int_orders_to_recompute') }}
 -- The customer x item history of the customers this build recomputes (macros/
 -- customer_item_history.sql): a daily build's new rows for int_customer_item_history, kept apart
--- so that the models and the published copy that follow read these few rows rather than
--- searching the whole history for them. Empty when the build recomputes everything.
-{% if incremental_run_is_safe(for_model='int_customer_item_history_base') -%}
+-- so that the models that follow (int_customer_item_history_recent, int_customer_top_items)
+-- read these few rows rather than searching the whole history for them. Empty when the build
+-- recomputes everything: when neither of those models may recompute only some customers.
+{% if incremental_run_is_safe(for_model='int_customer_item_history_recent')
+    or incremental_run_is_safe(for_model='int_customer_top_items') -%}
     {{ customer_item_history_sql(
         'customer_key in (' ~ customers_of_orders_in_new_files_sql() ~ ')'
     ) }}

@@ -132,10 +132,13 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
         con.execute("detach published_before")
 
 
-def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, int] | None, str]:
-    """The build number of the previous file's history and the rows replaced in it since it
-    was written whole, when the changes since can be applied to a copy of it; else None, and
-    why the file is written whole."""
+def _changes_to_apply(
+    con, path: Path, latest_build: int
+) -> tuple[tuple[int, int, bool] | None, str]:
+    """The build number of the previous file's history, the rows replaced in it since it was
+    written whole, and whether the day's build moved the recent customer x item rows into the
+    base, when the changes since can be applied to a copy of it; else None, and why the file is
+    written whole."""
     state = _previous_state(con, path)
     if state is None:
         return None, "no previous file to update"
@@ -162,7 +165,7 @@ def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, in
     # the whole history): the update that passes half the rows is the last before a whole write.
     if replaced_before > MAX_REPLACED_SHARE * max(rows, 1):
         return None, "over half of the previous file's rows were replaced since it was whole"
-    return (found, replaced_before), ""
+    return (found, replaced_before, moved_by_the_days_build), ""
 
 
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
@@ -220,14 +223,14 @@ class ReportsDatabasePublisher:
     def publish(self, as_of_date, log=None) -> Publication:
         reason = self._reason
         if self._previous is not None:
-            since_build, replaced_before = self._previous
+            since_build, replaced_before, recent_rows_moved = self._previous
             try:
                 return _apply_changes(
                     self._con,
                     self._destination,
                     self._copy.move_to,
                     since_build,
-                    self._latest_build,
+                    self._latest_build if recent_rows_moved else None,
                     replaced_before,
                     as_of_date,
                     self._build_id,
@@ -296,7 +299,7 @@ def _apply_changes(
     destination: Path,
     copy_previous_file: Callable[[Path], None],
     since_build: int,
-    latest_build: int,
+    build_that_moved_recent_rows: int | None,
     replaced_before: int,
     as_of_date,
     build_id: str,
@@ -309,7 +312,11 @@ def _apply_changes(
         try:
             # No transaction: DuckDB writes one database per transaction, and a failure
             # leaves only the partial file, which is removed.
-            base_deleted = _move_recent_rows_if_the_warehouse_did(con, latest_build)
+            base_deleted = (
+                0
+                if build_that_moved_recent_rows is None
+                else _move_recent_rows(con, build_that_moved_recent_rows)
+            )
             # By key, as the warehouse's builds replaced them (macros/incremental.sql).
             con.execute(
                 f"""
@@ -366,14 +373,11 @@ def _apply_changes(
     )
 
 
-def _move_recent_rows_if_the_warehouse_did(con, latest_build: int) -> int:
-    """When the day's build moved the recent customer x item rows into the base (its rows there
-    carry its number), the copy, one build behind, moves its own, which are the same rows:
-    they replace their customers' rows in the base, and the recent table starts again empty.
-    Returns the base rows deleted."""
-    (base_build,) = con.execute(f"select max(build_number) from {ITEM_HISTORY_BASE}").fetchone()
-    if base_build != latest_build:
-        return 0
+def _move_recent_rows(con, build_number: int) -> int:
+    """The day's build (`build_number`) moved the recent customer x item rows into the base: the
+    copy, one build behind, moves its own, which are the same rows. They replace their
+    customers' rows in the base (with that build's number, as in the warehouse), and the recent
+    table starts again empty. Returns the base rows deleted."""
     (deleted,) = con.execute(
         f"""
         delete from publishing.{ITEM_HISTORY_BASE}
@@ -387,7 +391,7 @@ def _move_recent_rows_if_the_warehouse_did(con, latest_build: int) -> int:
         from publishing.{ITEM_HISTORY_RECENT}
         where item_id is not null
         """,
-        [latest_build],
+        [build_number],
     )
     con.execute(f"delete from publishing.{ITEM_HISTORY_RECENT}")
     return deleted

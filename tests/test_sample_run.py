@@ -56,7 +56,8 @@ def test_a_run_on_the_sample_prints_the_summary(tmp_path, monkeypatch, capsys, d
         "  active              97",
         "  inactive            46",
         "  never_purchased      7",
-        "Customer x item rows: 2269",
+        f"Warehouse: {tmp_path / 'warehouse.duckdb'} (views reports.customer_activity_report, "
+        "reports.customer_item_activity_report)",
     ]
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
 

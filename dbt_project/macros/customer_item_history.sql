@@ -60,12 +60,7 @@ group by orders.customer_id, orders.customer_key, order_items.item_id
 {#- int_customer_item_history_recent as the previous build left it (int_customer_item_history_base
     reads it before that model takes the day's customers); none before there is one. -#}
 {% macro customer_item_history_recent_relation() -%}
-    {%- if not execute or this is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(
-        database=this.database, schema=this.schema,
-        identifier='int_customer_item_history_recent')) }}
+    {{ return(relation_beside_this('int_customer_item_history_recent')) }}
 {%- endmacro %}
 
 {#- What this build does to int_customer_item_history_base:

@@ -53,15 +53,21 @@
     }, sort_keys=true)) }}
 {%- endmacro %}
 
+{#- The relation `identifier` in the schema of the model being built, as the warehouse holds it
+    now; none when there is none, or no model to place it by (a unit test, parsing). -#}
+{% macro relation_beside_this(identifier) -%}
+    {%- if not execute or this is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(
+        database=this.database, schema=this.schema, identifier=identifier)) }}
+{%- endmacro %}
+
 {#- The record of the last build (int_extract_files_built). None where there is none yet, or no
     model to place it by (a unit test), or where an earlier version wrote it without a column
     that this one reads: a build recomputes everything then, as on a first build. -#}
 {%- macro extract_files_built() -%}
-    {%- if not execute or this is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set built = adapter.get_relation(
-        database=this.database, schema=this.schema, identifier='int_extract_files_built') -%}
+    {%- set built = relation_beside_this('int_extract_files_built') -%}
     {%- if built is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -91,8 +97,8 @@
         {{ return(false) }}
     {%- elif for_model is none and not is_incremental() -%}
         {{ return(false) }}
-    {%- elif for_model is not none and (flags.FULL_REFRESH or adapter.get_relation(
-            database=this.database, schema=this.schema, identifier=for_model) is none) -%}
+    {%- elif for_model is not none
+            and (flags.FULL_REFRESH or relation_beside_this(for_model) is none) -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set built = extract_files_built() -%}
@@ -224,10 +230,7 @@
     that the published copy takes only the rows recomputed since the build it holds. Read
     before the log adds this build (the log is built after int_customer_activity). -#}
 {% macro this_build_number() -%}
-    {%- set log = adapter.get_relation(
-        database=this.database, schema=this.schema,
-        identifier='int_customer_item_history_changes') if execute and this is not none
-        else none -%}
+    {%- set log = relation_beside_this('int_customer_item_history_changes') -%}
     {%- if log is none -%}
         1
     {%- else -%}

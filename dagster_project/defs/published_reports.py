@@ -264,12 +264,11 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
         # The copy of yesterday's reports.duckdb, to which the day's changes are applied, is
         # about as large as the history: it is made in a thread while the Parquet file and the
         # call list are written.
-        with contextlib.ExitStack() as stack:
-            database = (
-                stack.enter_context(ReportsDatabasePublisher(con, reports_dir / REPORTS_DATABASE))
-                if DATABASE_KEY in selected
-                else None
-            )
+        with (
+            ReportsDatabasePublisher(con, reports_dir / REPORTS_DATABASE)
+            if DATABASE_KEY in selected
+            else contextlib.nullcontext()
+        ) as database:
             if CUSTOMER_PARQUET_KEY in selected:
                 metadata = publish_parquet(
                     context, con, "customer_activity_report", reports_dir / CUSTOMER_REPORT_FILE

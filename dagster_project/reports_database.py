@@ -12,18 +12,26 @@ there), over tables of the same names as the warehouse's:
   `intermediate.int_customer_activity` and `staging.stg_items`. The days since the last purchase
   and the lapsed flag are computed when read, so they need no rewrite when the date moves;
 - `intermediate.reports_publication`: the as-of date, and the build of the customer x item history
-  the copy holds.
+  the file holds.
 
-A run copies the previous file and applies to the copy what the warehouse's builds changed
-since: the recent customer x item rows of the customers listed by
+A run takes an earlier file and applies to it what the warehouse's builds changed since it was
+written: the recent customer x item rows of the customers listed by
 `int_customer_item_history_changes` (by `customer_key`), and the customer rows recomputed since
 (their `build_number`); every customer row then takes the new as-of date. When the day's build
-moved the recent rows into the base, the copy does the same first. Then it renames the copy
-over the file. It writes the file whole instead when there is no usable previous file, when a build
-since recomputed everything (a backfill, a file changed under its name) or moved the recent rows
-into the base before the day's, when the copy's changes are forgotten, or when more than half of
-the copy's rows were replaced since it was last written whole (deleted rows leave space behind
-them in a DuckDB file).
+moved the recent rows into the base, and the earlier file is one build behind, it does the same
+first. Then the run renames it over the file.
+
+The earlier file is, first choice, the one published before the current one, kept beside it as
+`reports.duckdb.previous` (a second name given to the current file when it is replaced), and
+updated where it lies. It is about as large as the history: copying it would cost more than the
+day's changes at tens of millions of lines. The current file, which BI tools read, is never
+written. When the previous file cannot take the changes (below), or a BI tool still holds it
+(opened before the last run, its connection kept: DuckDB then holds a lock on it), the run
+updates a copy of the current file instead. It writes the file whole when neither can take the
+changes: when there is no usable earlier file, when a build since it recomputed everything (a
+backfill, a file changed under its name) or moved the recent rows into the base before the
+day's, when its changes are forgotten, or when more than half of its rows were replaced since it
+was last written whole (deleted rows leave space behind them in a DuckDB file).
 
 Every file is written in the storage format of DuckDB 1.0, so that the DuckDB that BI drivers
 bundle (1.4 and newer) opens it.
@@ -54,30 +62,50 @@ CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
 ITEM_MASTER = "staging.stg_items"
 HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
 PUBLICATION = "intermediate.reports_publication"
-# Past this share of its rows replaced since it was written whole, the copy is written whole
+# Past this share of its rows replaced since it was written whole, the file is written whole
 # again, so that the space deleted rows leave behind does not add up.
 MAX_REPLACED_SHARE = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
 class Publication:
-    """What `ReportsDatabasePublisher.publish` did: written whole, or the changes applied (how many
+    """What `ReportsDatabasePublisher.publish` did: written whole and why, or the changes applied
+    (to which file and, for a copy of the current one, why not to the previous; how many
     customers' history, how many customer x item rows, how many customer rows replaced)."""
 
     written_whole: bool
     reason: str
+    updated_file: str = ""
     customers_changed: int = 0
     rows_replaced: int = 0
     customer_rows_replaced: int = 0
+
+    def how(self) -> str:
+        if self.written_whole:
+            return f"written whole ({self.reason})"
+        why = f" ({self.reason})" if self.reason else ""
+        return (
+            f"updated from {self.updated_file}{why}: {self.rows_replaced} customer x item rows "
+            f"of {self.customers_changed} customers and {self.customer_rows_replaced} customer "
+            "rows replaced"
+        )
 
 
 def sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def replace_atomically(write: Callable[[Path], None], destination: Path) -> None:
+def previous_file(destination: Path) -> Path:
+    """Where the file published before `destination`'s current one is kept."""
+    return destination.with_name(destination.name + ".previous")
+
+
+def replace_atomically(
+    write: Callable[[Path], None], destination: Path, keep_previous: bool = False
+) -> None:
     """Calls `write(partial_path)`, then renames the partial file over `destination`. A reader
-    holding the old file keeps a consistent old view; a new connection sees the new file."""
+    holding the old file keeps a consistent old view; a new connection sees the new file. With
+    `keep_previous`, the old file stays as `previous_file(destination)`."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -86,7 +114,24 @@ def replace_atomically(write: Callable[[Path], None], destination: Path) -> None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    if keep_previous:
+        _link_as_previous(destination)
     os.replace(partial, destination)
+
+
+def _link_as_previous(destination: Path) -> None:
+    """`previous_file(destination)` becomes a second name of the file now at `destination`
+    (none when there is none), which thus is never missing while its successor is put in place.
+    A reader holding the file that was previous keeps it."""
+    previous = previous_file(destination)
+    linking = previous.with_name(previous.name + ".linking")
+    linking.unlink(missing_ok=True)
+    try:
+        os.link(destination, linking)
+    except OSError:  # no file yet, or a file system without hard links: nothing to keep
+        previous.unlink(missing_ok=True)
+        return
+    os.replace(linking, previous)
 
 
 def view_query(con, view: str) -> str:
@@ -135,19 +180,18 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
 def _changes_to_apply(
     con, path: Path, latest_build: int
 ) -> tuple[tuple[int, int, bool] | None, str]:
-    """The build number of the previous file's history, the rows replaced in it since it was
-    written whole, and whether the day's build moved the recent customer x item rows into the
-    base, when the changes since can be applied to a copy of it; else None, and why the file is
-    written whole."""
+    """The build number of the history of the published file at `path`, the rows replaced in it
+    since it was written whole, and whether the day's build moved the recent customer x item rows
+    into the base, when the changes since can be applied to it; else None, and why not."""
     state = _previous_state(con, path)
     if state is None:
-        return None, "no previous file to update"
+        return None, "missing or unreadable"
     build_id, replaced_before, rows = state
     found = con.execute(
         f"select max(build_number) from {HISTORY_CHANGES} where build_id = ?", [build_id]
     ).fetchone()[0]
     if found is None:
-        return None, "the previous file's build is no longer in the change log"
+        return None, "its build no longer in the change log"
     (rebuilt_everything,) = con.execute(
         f"select coalesce(bool_or(rebuilt_everything), false) from {HISTORY_CHANGES} "
         "where build_number > ?",
@@ -160,11 +204,11 @@ def _changes_to_apply(
     (base_build,) = con.execute(f"select max(build_number) from {ITEM_HISTORY_BASE}").fetchone()
     moved_by_the_days_build = base_build == latest_build == found + 1
     if base_build is not None and base_build > found and not moved_by_the_days_build:
-        return None, "a build since the previous file's moved the recent customer x item rows"
+        return None, "a build since moved the recent customer x item rows"
     # Rows replaced by earlier updates, as they recorded it (counting the day's first would read
     # the whole history): the update that passes half the rows is the last before a whole write.
     if replaced_before > MAX_REPLACED_SHARE * max(rows, 1):
-        return None, "over half of the previous file's rows were replaced since it was whole"
+        return None, "over half its rows replaced since written whole"
     return (found, replaced_before, moved_by_the_days_build), ""
 
 
@@ -197,19 +241,30 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
 
 class ReportsDatabasePublisher:
     """Writes or updates `destination` from the warehouse behind `con` (see the module's doc)
-    when `publish` is called. When the day's changes are to be applied to the previous file, its
-    copy starts as soon as the publisher is made: the copy is about as large as the history, and
-    it proceeds in a thread while the caller writes the other published files (DuckDB and the
-    copy both leave the interpreter free)."""
+    when `publish` is called. The file the day's changes are applied to is chosen when the
+    publisher is made: the previous file, where it can take them and no reader holds it, else a
+    copy of the current file. That copy is about as large as the history: it starts at once and
+    proceeds in a thread while the caller writes the other published files (DuckDB and the copy
+    both leave the interpreter free)."""
 
     def __init__(self, con, destination: Path):
         self._con = con
         self._destination = destination
         self._latest_build, self._build_id = _latest_build(con)
-        self._previous, self._reason = _changes_to_apply(con, destination, self._latest_build)
-        self._copy = None
+        previous = previous_file(destination)
+        self._previous, self._reason = _changes_to_apply(con, previous, self._latest_build)
         if self._previous is not None:
-            self._copy = _CopyInThread(
+            if _free_to_write(con, previous):
+                self._earlier_file = _FileInPlace(previous)
+                return
+            self._reason = "held by another process"
+        # Why not the previous file, said of it when the current one's copy is updated.
+        self._previous_file_reason = f"previous file: {self._reason}"
+        self._previous, reason = _changes_to_apply(con, destination, self._latest_build)
+        self._reason = f"current file: {reason}"
+        self._earlier_file = None
+        if self._previous is not None:
+            self._earlier_file = _CopyInThread(
                 destination, destination.with_name(destination.name + ".copying")
             )
 
@@ -217,23 +272,30 @@ class ReportsDatabasePublisher:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._copy is not None:
-            self._copy.discard()
+        if self._earlier_file is not None:
+            self._earlier_file.discard()
 
     def publish(self, as_of_date, log=None) -> Publication:
         reason = self._reason
         if self._previous is not None:
             since_build, replaced_before, recent_rows_moved = self._previous
             try:
-                return _apply_changes(
+                publication = _apply_changes(
                     self._con,
                     self._destination,
-                    self._copy.move_to,
+                    self._earlier_file.move_to,
                     since_build,
                     self._latest_build if recent_rows_moved else None,
                     replaced_before,
                     as_of_date,
                     self._build_id,
+                )
+                return dataclasses.replace(
+                    publication,
+                    updated_file=self._earlier_file.name,
+                    reason=""
+                    if isinstance(self._earlier_file, _FileInPlace)
+                    else self._previous_file_reason,
                 )
             except Exception as error:  # any failure falls back to a whole write
                 reason = f"applying the changes failed ({error})"
@@ -243,8 +305,36 @@ class ReportsDatabasePublisher:
         return Publication(written_whole=True, reason=reason)
 
 
+def _free_to_write(con, path: Path) -> bool:
+    """Whether no other process has the DuckDB file at `path` open (a BI tool holding it from
+    before it was replaced): DuckDB locks a file for as long as a process has it open."""
+    try:
+        _attach_for_writing(con, path)
+    except Exception:
+        return False
+    con.execute("detach publishing")
+    return True
+
+
+class _FileInPlace:
+    """The previous file, updated where it lies: it is renamed to the partial file."""
+
+    name = "the previous file"
+
+    def __init__(self, path: Path):
+        self._path = path
+
+    def move_to(self, partial: Path) -> None:
+        os.replace(self._path, partial)
+
+    def discard(self) -> None:
+        """Nothing to undo: unless it was moved, the previous file is as it was."""
+
+
 class _CopyInThread:
     """A copy of `source` to `copy`, made in a thread from creation on."""
+
+    name = "a copy of the current file"
 
     def __init__(self, source: Path, copy: Path):
         self._copy = copy
@@ -291,13 +381,13 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
             # Detaching checkpoints: the file is complete, with no write-ahead log beside it.
             con.execute("detach publishing")
 
-    replace_atomically(write, destination)
+    replace_atomically(write, destination, keep_previous=True)
 
 
 def _apply_changes(
     con,
     destination: Path,
-    copy_previous_file: Callable[[Path], None],
+    take_earlier_file: Callable[[Path], None],
     since_build: int,
     build_that_moved_recent_rows: int | None,
     replaced_before: int,
@@ -307,7 +397,7 @@ def _apply_changes(
     counts = {}
 
     def write(partial: Path) -> None:
-        copy_previous_file(partial)
+        take_earlier_file(partial)
         _attach_for_writing(con, partial)
         try:
             # No transaction: DuckDB writes one database per transaction, and a failure
@@ -333,7 +423,7 @@ def _apply_changes(
                 f"delete from publishing.{ITEM_HISTORY_RECENT} "
                 "where customer_key in (select customer_key from changed_customers)"
             ).fetchone()
-            # The warehouse's recent rows hold every customer changed since the copy's build:
+            # The warehouse's recent rows hold every customer changed since the file's build:
             # none of those builds moved them into the base (see _changes_to_apply).
             (inserted,) = con.execute(
                 f"insert into publishing.{ITEM_HISTORY_RECENT} by name "
@@ -357,16 +447,16 @@ def _apply_changes(
                 ).fetchone()
                 if copied != expected:
                     raise RuntimeError(
-                        f"the copy has {copied} rows of {relation}, the warehouse {expected}"
+                        f"the file has {copied} rows of {relation}, the warehouse {expected}"
                     )
         finally:
             con.execute("drop table if exists changed_customers")
             con.execute("detach publishing")
 
-    replace_atomically(write, destination)
+    replace_atomically(write, destination, keep_previous=True)
     return Publication(
         written_whole=False,
-        reason="changes applied",
+        reason="",
         customers_changed=counts["customers"],
         rows_replaced=counts["rows"],
         customer_rows_replaced=counts["customer_rows"],
@@ -375,7 +465,7 @@ def _apply_changes(
 
 def _move_recent_rows(con, build_number: int) -> int:
     """The day's build (`build_number`) moved the recent customer x item rows into the base: the
-    copy, one build behind, moves its own, which are the same rows. They replace their
+    earlier file, one build behind, moves its own, which are the same rows. They replace their
     customers' rows in the base (with that build's number, as in the warehouse), and the recent
     table starts again empty. Returns the base rows deleted."""
     (deleted,) = con.execute(
@@ -398,7 +488,7 @@ def _move_recent_rows(con, build_number: int) -> int:
 
 
 def _apply_customer_changes(con, since_build: int, as_of_date) -> int:
-    """Replaces in the copy the customer rows recomputed by the builds after `since_build`,
+    """Replaces in the earlier file the customer rows recomputed by the builds after `since_build`,
     removes those of customers the warehouse no longer has, and moves every row to the as-of
     date (as the warehouse's build does); returns the rows replaced."""
     (deleted,) = con.execute(

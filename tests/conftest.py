@@ -65,6 +65,15 @@ class PipelineRun:
         with duckdb.connect(str(self.warehouse), read_only=True) as con:
             return con.execute(sql).fetchall()
 
+    def metadata(self, asset_key: str) -> dict:
+        """The metadata of the run's one materialization of `asset_key` (`a/b`), as values."""
+        (metadata,) = [
+            event.materialization.metadata
+            for event in self.result.get_asset_materialization_events()
+            if event.asset_key.to_user_string() == asset_key
+        ]
+        return {name: value.value for name, value in metadata.items()}
+
 
 def run_pipeline(
     raw_dir: Path, warehouse: Path, reports_dir: Path, as_of_date: dt.date

@@ -8,15 +8,6 @@ import duckdb
 from tests.conftest import HAND_BUILT_AS_OF, run_pipeline
 
 
-def materialization_metadata(result, asset_path: str) -> dict:
-    (event,) = [
-        e
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.to_user_string() == asset_path
-    ]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
-
-
 def test_a_second_run_on_the_same_files_changes_nothing(
     hand_built_run, hand_built_raw_dir, tmp_path
 ):
@@ -27,7 +18,7 @@ def test_a_second_run_on_the_same_files_changes_nothing(
 
     assert again.result.success
     for entity, files in (("orders", 3), ("customers", 2), ("items", 1)):
-        metadata = materialization_metadata(again.result, f"raw/{entity}")
+        metadata = again.metadata(f"raw/{entity}")
         assert (metadata["files_read"], metadata["files_unchanged"]) == (0, files), entity
     for name in ("customer_activity_report.parquet", "inactive_customers.csv"):
         first = (hand_built_run.reports_dir / name).read_bytes()

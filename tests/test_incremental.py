@@ -74,9 +74,9 @@ def published_rows(reports_dir: Path) -> dict[str, list]:
         return {t: con.execute(f"select * from {t} order by all").fetchall() for t in PUBLISHED}
 
 
-def publication(reports_dir: Path) -> tuple:
+def publication(reports_dir: Path, name: str = "reports.duckdb") -> tuple:
     """The history build the published file holds, and its rows replaced since written whole."""
-    with duckdb.connect(str(reports_dir / "reports.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(reports_dir / name), read_only=True) as con:
         return con.execute(
             "select history_build_id, rows_replaced_since_written_whole "
             "from intermediate.reports_publication"
@@ -136,13 +136,13 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     daily_build, replaced = publication(tmp_path / "r1")
     assert daily_build != first_build
     assert replaced == 7
-    # And the rows of those four customers in the customer table, nobody else's.
-    (published,) = [
-        event.materialization.metadata
-        for event in daily.result.get_asset_materialization_events()
-        if event.asset_key.to_user_string() == "published/reports_database"
-    ]
-    assert published["customer_rows_replaced"].value == 4
+    # And the rows of those four customers in the customer table, nobody else's. The first run
+    # left no previous file: the changes went to a copy of the current one, which is now the
+    # previous file.
+    published = daily.metadata("published/reports_database")
+    assert published["customer_rows_replaced"] == 4
+    assert published["updated_file"] == "a copy of the current file"
+    assert publication(tmp_path / "r1", "reports.duckdb.previous")[0] == first_build
     # Those 7 rows are the build's recomputed rows, which the next models and the published
     # copy read instead of searching the history.
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -167,24 +167,18 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
             ("C99", "I2", 1, "1.0000"),
         ]
 
-    # 7 of the file's 13 rows were replaced since it was written whole: past half, so the next
-    # run writes it whole again rather than letting deleted rows' space add up.
+    # The next build moves the recent rows into the base (7 is more than a tenth of 11), which
+    # the previous file, two builds behind, cannot follow. The current one can, but 7 of its 13
+    # rows were replaced since it was written whole: past half, so the next run writes it whole
+    # again rather than letting deleted rows' space add up.
     (first_day_raw / "orders" / "orders_2024-06-28.csv").write_text(
         "order_id,order_date,customer_id,item_id,line_number,quantity,amount\n"
         "N-003,2024-06-28,C99,I2,1,1,70.00\n"
     )
     later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY + dt.timedelta(days=1))
     assert later.result.success
+    assert later.metadata("published/reports_database")["written_whole"]
     assert publication(tmp_path / "r1")[1] == 0
-
-
-def published_metadata(run) -> dict:
-    (metadata,) = [
-        event.materialization.metadata
-        for event in run.result.get_asset_materialization_events()
-        if event.asset_key.to_user_string() == "published/reports_database"
-    ]
-    return {name: value.value for name, value in metadata.items()}
 
 
 def test_a_build_moves_the_recent_customer_item_rows_into_the_base_and_the_copy_follows(
@@ -239,8 +233,10 @@ def test_a_build_moves_the_recent_customer_item_rows_into_the_base_and_the_copy_
         assert con.execute(
             "select count(*) from intermediate.int_customer_item_history where customer_id = 'C07'"
         ).fetchone() == (0,)
-    published = published_metadata(later)
+    # The previous file, build 1's, is two builds behind the move: the copy of build 2's follows.
+    published = later.metadata("published/reports_database")
     assert (published["written_whole"], published["customer_item_rows_replaced"]) == (False, 3)
+    assert published["updated_file"] == "a copy of the current file"
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
@@ -397,7 +393,10 @@ def test_a_warehouse_with_the_customer_item_history_in_one_table_is_taken_up(
     daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert daily.result.success
     assert was_incremental(daily)
-    assert published_metadata(daily)["how"] == "written whole (no previous file to update)"
+    assert (
+        daily.metadata("published/reports_database")["how"]
+        == "written whole (current file: missing or unreadable)"
+    )
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project.settings import REPO_ROOT
@@ -141,6 +142,54 @@ def test_a_reader_holding_the_reports_for_a_whole_run_never_sees_a_mixed_state(
     assert set(as_of_dates["held"]) == {"2024-06-30"}
     assert as_of_dates["fresh"][0] == "2024-06-30"
     assert as_of_dates["fresh"][-1] == "2024-09-30"
+
+
+def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
+    hand_built_run, hand_built_raw_dir, tmp_path
+):
+    """A run updates the file published before the current one (reports.duckdb.previous) where
+    it lies; a BI tool that opened it before the last run and kept its connection keeps it as
+    it was, and the run updates a copy of the current file instead."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    reports_dir = tmp_path / "reports"
+    shutil.copy(hand_built_run.warehouse, warehouse)
+    shutil.copytree(hand_built_run.reports_dir, reports_dir)
+    published = reports_dir / "reports.duckdb"
+
+    def publish(as_of_date: dt.date) -> str:
+        run = run_pipeline(hand_built_raw_dir, warehouse, reports_dir, as_of_date)
+        assert run.result.success
+        for table in ("customer_activity_report", "customer_item_activity_report"):
+            with duckdb.connect(str(published), read_only=True) as con:
+                rows = con.execute(f"select * from {table} order by all").fetchall()
+            assert rows == run.query(f"select * from reports.{table} order by all"), table
+            assert {row[0] for row in rows} == {as_of_date}, table
+        return run.metadata("published/reports_database")["how"]
+
+    # The order dated 2024-07-05 comes into view: the build recomputes every customer.
+    assert publish(dt.date(2024, 9, 30)) == (
+        "written whole (current file: a build since recomputed every customer)"
+    )
+    # The previous file, the hand-built run's, is from before that build.
+    assert publish(dt.date(2024, 10, 31)).startswith(
+        "updated from a copy of the current file (previous file: a build since recomputed every "
+        "customer)"
+    )
+    stop = tmp_path / "stop"
+    # The file of 2024-09-30, previous now, held by a reader.
+    reader = start_reader(reports_dir / "reports.duckdb.previous", stop, "held")
+    try:
+        held = publish(dt.date(2024, 11, 30))
+    finally:
+        stop.touch()
+        output = json.loads(reader.communicate(timeout=60)[0])
+    assert held.startswith(
+        "updated from a copy of the current file (previous file: held by another process)"
+    )
+    assert output["errors"] == []
+    assert {a for a, _, _ in output["seen"]} == {"2024-09-30"}
+    # Released, the previous file (of 2024-10-31) takes the next day's changes.
+    assert publish(dt.date(2024, 12, 31)).startswith("updated from the previous file: ")
 
 
 def readme_bi_queries() -> dict[str, str]:

@@ -261,9 +261,9 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 )
             return
 
-        # The copy of yesterday's reports.duckdb, to which the day's changes are applied, is
-        # about as large as the history: it is made in a thread while the Parquet file and the
-        # call list are written.
+        # The day's changes are applied to the previous reports.duckdb where it lies or, when
+        # it cannot take them, to a copy of the current one, about as large as the history: that
+        # copy is made in a thread while the Parquet file and the call list are written.
         with (
             ReportsDatabasePublisher(con, reports_dir / REPORTS_DATABASE)
             if DATABASE_KEY in selected
@@ -295,13 +295,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             if database is not None:
                 destination = reports_dir / REPORTS_DATABASE
                 done = database.publish(as_of_date, log=context.log)
-                how = (
-                    f"written whole ({done.reason})"
-                    if done.written_whole
-                    else f"updated: {done.rows_replaced} customer x item rows of "
-                    f"{done.customers_changed} customers and {done.customer_rows_replaced} "
-                    "customer rows replaced"
-                )
+                how = done.how()
                 context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}, {how}")
                 yield MaterializeResult(
                     asset_key=DATABASE_KEY,
@@ -310,6 +304,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                         "path": MV.path(str(destination)),
                         "storage_version": READER_STORAGE_VERSION,
                         "written_whole": done.written_whole,
+                        "updated_file": done.updated_file,
                         "how": how,
                         "customer_item_rows_replaced": done.rows_replaced,
                         "customer_rows_replaced": done.customer_rows_replaced,

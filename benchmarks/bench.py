@@ -44,6 +44,10 @@ END_DATE = dt.date(2026, 11, 20)
 NEXT_DAY = END_DATE + dt.timedelta(days=1)
 # The day of one size whatever the history's (about the day of the 10M data set).
 FIXED_DAY_LINES = 10_000
+# Daily runs take seconds where full runs take minutes: by default they are repeated at least
+# this many times at every size, so that their medians are not one run's luck on a machine whose
+# speed varies from one minute to the next.
+MIN_DAILY_REPEATS = 3
 
 # Runs a command and prints its wall time and the peak memory of the largest process it started
 # (ru_maxrss of the waited-for descendants: the command itself, or a process it ran, like dbt).
@@ -268,7 +272,9 @@ def median_of(runs: list[dict]) -> dict:
     }
 
 
-def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> dict:
+def bench_size(
+    lines: int, repeats: int, daily_repeats: int, work: Path, memory_limit: str, log
+) -> dict:
     label = size_label(lines)
     data_dir = work / "data" / label
     log(f"[{label}] generating the extracts in {data_dir}")
@@ -315,7 +321,7 @@ def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> 
     days = {}
     for day in ("next_day", "fixed_day"):
         daily_runs, daily_steps = [], []
-        for r in range(repeats):
+        for r in range(daily_repeats):
             shutil.copy(runs_dir / "after_full_run.duckdb", warehouse)
             shutil.rmtree(runs_dir / "reports")
             shutil.copytree(runs_dir / "reports_after_full_run", runs_dir / "reports")
@@ -326,7 +332,7 @@ def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> 
             )
             daily_steps.append(step_seconds(daily_runs[-1]))
             log(
-                f"[{label}] {day} run {r + 1}/{repeats}: {daily_runs[-1]['seconds']:.1f} s "
+                f"[{label}] {day} run {r + 1}/{daily_repeats}: {daily_runs[-1]['seconds']:.1f} s "
                 f"{daily_steps[-1]}"
             )
         days[day] = median_of(daily_runs) | {"steps": _median_steps(daily_steps)}
@@ -337,6 +343,7 @@ def bench_size(lines: int, repeats: int, work: Path, memory_limit: str, log) -> 
     return {
         "lines": info["order_lines"],
         "repeats": repeats,
+        "daily_repeats": daily_repeats,
         "next_day_lines": info["next_day_lines"],
         "fixed_day_lines": info["fixed_day_lines"],
         "customers": info["customers"],
@@ -400,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         help="runs per measurement (median): one number, or one per size (e.g. 3,3,1)",
     )
     parser.add_argument(
+        "--min-daily-repeats",
+        type=int,
+        default=MIN_DAILY_REPEATS,
+        help="daily runs per measurement at least, whatever --repeats says",
+    )
+    parser.add_argument(
         "--memory-limit",
         default="2GiB",
         help="DuckDB's memory_limit for the pipeline and the baseline (empty: DuckDB's default)",
@@ -429,7 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for lines, size_repeats in zip(sizes, repeats, strict=True):
         results["sizes"].append(
-            bench_size(lines, size_repeats, args.work_dir, args.memory_limit, log)
+            bench_size(
+                lines,
+                size_repeats,
+                max(size_repeats, args.min_daily_repeats),
+                args.work_dir,
+                args.memory_limit,
+                log,
+            )
         )
 
     from report import write_results  # benchmarks/report.py, beside this file

@@ -107,7 +107,13 @@ def markdown(results: dict, analysis: str) -> str:
             f"{r} run(s) at {_label(s['lines'])}"
             for r, s in zip(results["repeats"], results["sizes"], strict=True)
         )
-        + f" ({max(results['repeats'])} on the sample)",
+        + f" ({max(results['repeats'])} on the sample)"
+        + (
+            "; daily runs: "
+            + ", ".join(f"{s['daily_repeats']} at {_label(s['lines'])}" for s in results["sizes"])
+            if all("daily_repeats" in s for s in results["sizes"])
+            else ""
+        ),
         f"- Machine: {m['cores']} cores, {m['memory_gib']} GiB memory; {m['platform']}",
         f"- Python {m['python']}, DuckDB {m['duckdb']}; DuckDB memory_limit "
         f"{results['memory_limit'] or 'default (80% of memory)'}",

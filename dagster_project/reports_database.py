@@ -253,6 +253,10 @@ class ReportsDatabasePublisher:
         self._latest_build, self._build_id = _latest_build(con)
         previous = previous_file(destination)
         self._previous, self._reason = _changes_to_apply(con, previous, self._latest_build)
+        if self._previous is not None and _same_file(previous, destination):
+            # A run stopped between giving the current file its second name and renaming its
+            # successor over it: that file is the one BI tools read, never to be written.
+            self._previous, self._reason = None, "the current file itself"
         if self._previous is not None:
             if _free_to_write(con, previous):
                 self._earlier_file = _FileInPlace(previous)
@@ -303,6 +307,13 @@ class ReportsDatabasePublisher:
                     log.warning(f"Writing {self._destination} whole: {reason}")
         _write_whole(self._con, self._destination, as_of_date, self._build_id)
         return Publication(written_whole=True, reason=reason)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def _free_to_write(con, path: Path) -> bool:

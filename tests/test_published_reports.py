@@ -190,6 +190,15 @@ def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
     assert {a for a, _, _ in output["seen"]} == {"2024-09-30"}
     # Released, the previous file (of 2024-10-31) takes the next day's changes.
     assert publish(dt.date(2024, 12, 31)).startswith("updated from the previous file: ")
+    # A run stopped just after naming the current file as the previous one leaves one file under
+    # both names: the next run must not write it, since BI tools read it.
+    previous = reports_dir / "reports.duckdb.previous"
+    previous.unlink()
+    os.link(published, previous)
+    assert publish(dt.date(2025, 1, 31)).startswith(
+        "updated from a copy of the current file (previous file: the current file itself)"
+    )
+    assert not os.path.samefile(published, previous)
 
 
 def readme_bi_queries() -> dict[str, str]:

@@ -43,6 +43,23 @@
     )
 {%- endmacro %}
 
+{#- An order's facts, aggregated from its visible lines grouped by `order_id`: its customer's key,
+    its date (the earliest of its lines'), its type (that of its first line) and its net amount
+    (the sum of its lines', credits included). int_orders keeps them for every order; a daily
+    build's customer x item recompute derives them again from the lines it reads anyway. -#}
+{% macro order_facts_from_lines() -%}
+    min(customer_key) as customer_key,
+    min(order_date) as order_date,
+    arg_min(order_type, line_number) as order_type,
+    sum(amount) as net_amount
+{%- endmacro %}
+
+{#- A purchase: an order of a purchase type whose net amount is above zero. Other orders still
+    count in net revenue. -#}
+{% macro is_purchase_order(order_type, net_amount) -%}
+    {{ is_purchase_order_type(order_type) }} and {{ net_amount }} > 0
+{%- endmacro %}
+
 {#- An order line is visible to a report when it is dated on or before the as-of date. -#}
 {% macro is_visible(order_date) -%}
     {{ order_date }} <= {{ as_of_date() }}

@@ -6,10 +6,8 @@
 -- Incremental: see macros/incremental.sql. It reads the load ledger to find new files:
 -- depends_on: {{ source('raw', 'load_ledger') }}
 -- depends_on: {{ ref('int_orders_to_recompute') }}
--- One row per order visible at the as-of date, and whether it is a purchase.
--- An order's date is the earliest date among its visible lines, its type that of its first line.
--- A purchase is an order of a purchase type (invoice, sales receipt) whose net amount, the sum of
--- its visible lines, is above zero; other orders still count in net revenue.
+-- One row per order visible at the as-of date, and whether it is a purchase (the rules are
+-- order_facts_from_lines and is_purchase_order, in macros/business_rules.sql).
 with visible_lines as (
     select * from {{ ref('int_order_lines_current') }}
     where
@@ -30,10 +28,7 @@ orders as (
                 || ' (every line of an order must name the same customer)'
             )
         end as customer_id,
-        min(customer_key) as customer_key,
-        min(order_date) as order_date,
-        arg_min(order_type, line_number) as order_type,
-        sum(amount) as net_amount,
+        {{ order_facts_from_lines() }},
         count(*) as line_count
     from visible_lines
     group by order_id
@@ -47,5 +42,5 @@ select
     order_type,
     net_amount,
     line_count,
-    {{ is_purchase_order_type('order_type') }} and net_amount > 0 as is_purchase
+    {{ is_purchase_order('order_type', 'net_amount') }} as is_purchase
 from orders

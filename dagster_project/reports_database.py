@@ -11,8 +11,8 @@ there), over tables of the same names as the warehouse's:
   customers recomputed since, whose rows are in `int_customer_item_history_recent`),
   `intermediate.int_customer_activity` and `staging.stg_items`. The days since the last purchase
   and the lapsed flag are computed when read, so they need no rewrite when the date moves;
-- `intermediate.reports_publication`: the as-of date, and the build of the customer x item history
-  the file holds.
+- `intermediate.reports_publication`: the as-of date, the build of the customer x item history
+  the file holds, and a fingerprint of its item master (rewritten only when that changes).
 
 A run takes an earlier file and applies to it what the warehouse's builds changed since it was
 written: the recent customer x item rows of the customers listed by
@@ -213,17 +213,33 @@ def _changes_to_apply(
 
 
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
-    """Everything but the customers and their history: the item master, the publication's
-    record and the views, rewritten every run."""
-    con.execute(f"create or replace table {catalog}.{ITEM_MASTER} as select * from {ITEM_MASTER}")
+    """Everything but the customers and their history: the item master (unless the file holds
+    it as it is), the publication's record and the views."""
+    # The item master changes seldom, and rewriting it costs a fifth of a day's publication at
+    # 100,000 items: the file records a fingerprint of the rows it holds (their count and the
+    # XOR of their hashes, which also changes with the columns).
+    (fingerprint,) = con.execute(
+        f"select count(*) || ':' || bit_xor(hash(item)) from {ITEM_MASTER} as item"
+    ).fetchone()
+    try:
+        (held,) = con.execute(
+            f"select item_master_fingerprint from {catalog}.{PUBLICATION}"
+        ).fetchone()
+    except Exception:  # a new file, or one written before the fingerprint
+        held = None
+    if held != fingerprint:
+        con.execute(
+            f"create or replace table {catalog}.{ITEM_MASTER} as select * from {ITEM_MASTER}"
+        )
     con.execute(
         f"""
         create or replace table {catalog}.{PUBLICATION} as
         select ?::date as as_of_date, ?::varchar as history_build_id,
                ?::bigint as rows_replaced_since_written_whole,
+               ?::varchar as item_master_fingerprint,
                now() at time zone 'UTC' as published_at_utc
         """,
-        [as_of_date, build_id, replaced],
+        [as_of_date, build_id, replaced, fingerprint],
     )
     # The views are created with the file as the default database, so that their relations are
     # looked up there, wherever and under whatever name the file is opened later. The reports

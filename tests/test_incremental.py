@@ -335,6 +335,32 @@ def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
 
 
+def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day_raw, tmp_path):
+    """reports.duckdb keeps its copy of the item master while the item master is unchanged, and
+    takes up a new item extract on the next run."""
+    warehouse, reports_dir = tmp_path / "warehouse.duckdb", tmp_path / "r1"
+    assert run_pipeline(first_day_raw, warehouse, reports_dir, FIRST_DAY).result.success
+
+    def item_names(con) -> list[tuple]:
+        return con.execute(
+            "select distinct item_id, item_name from customer_item_activity_report order by all"
+        ).fetchall()
+
+    # I3 renamed by an extract of the next day, then a day without item extracts.
+    (first_day_raw / "items" / "items_2024-06-25.csv").write_text(
+        "item_id,item_name,category\nI3,Refill Pack,Consumables\n"
+    )
+    for as_of_date in (FIRST_DAY + dt.timedelta(days=1), FIRST_DAY + dt.timedelta(days=2)):
+        run = run_pipeline(first_day_raw, warehouse, reports_dir, as_of_date)
+        assert run.result.success
+        assert run.metadata("published/reports_database")["how"].startswith("updated from ")
+        with duckdb.connect(str(reports_dir / "reports.duckdb"), read_only=True) as con:
+            assert item_names(con) == [("I1", "Widget"), ("I2", "Gadget"), ("I3", "Refill Pack")]
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            con.execute("use reports")
+            assert item_names(con) == [("I1", "Widget"), ("I2", "Gadget"), ("I3", "Refill Pack")]
+
+
 def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
     dbt_manifest, first_day_raw, tmp_path
 ):

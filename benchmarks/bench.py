@@ -360,23 +360,27 @@ def _median_steps(steps: list[dict[str, float]]) -> dict[str, float]:
     return {n: round(statistics.median(s[n] for s in steps if n in s), 2) for n in names}
 
 
-def bench_overhead(repeats: int, work: Path, log) -> dict:
+def sample_run(work: Path) -> tuple[dict, dict]:
+    """The bare script and a full pipeline run (fresh warehouse) on the tiny sample: the fixed
+    cost of a run."""
     runs_dir = work / "runs" / "sample"
-    shutil.rmtree(runs_dir, ignore_errors=True)
-    runs_dir.mkdir(parents=True)
-    baseline_runs, full_runs, steps = [], [], []
+    runs_dir.mkdir(parents=True, exist_ok=True)
     warehouse = runs_dir / "warehouse.duckdb"
+    # Prepared again each time: the sizes' runs in between prepare dbt for their own warehouse.
     prepare(warehouse, "")
-    for r in range(repeats):
-        baseline_runs.append(run_baseline(SAMPLE_DIR, runs_dir / "baseline.duckdb", END_DATE, ""))
-        remove_warehouse(warehouse)
-        full_runs.append(run_pipeline(SAMPLE_DIR, warehouse, runs_dir / "reports", END_DATE, ""))
-        steps.append(step_seconds(full_runs[-1]))
-        log(f"[sample] full run {r + 1}/{repeats}: {full_runs[-1]['seconds']:.1f} s {steps[-1]}")
-    return {
-        "baseline": median_of(baseline_runs),
-        "full": median_of(full_runs) | {"steps": _median_steps(steps)},
-    }
+    baseline = run_baseline(SAMPLE_DIR, runs_dir / "baseline.duckdb", END_DATE, "")
+    remove_warehouse(warehouse)
+    return baseline, run_pipeline(SAMPLE_DIR, warehouse, runs_dir / "reports", END_DATE, "")
+
+
+def overhead_schedule(repeats: int, sizes: int) -> list[int]:
+    """How many sample runs to make before the first size (index 0) and after each size: spread
+    over the whole benchmark, so that one slow spell of the machine does not decide the median
+    of a measure that takes seconds."""
+    slots = [0] * (sizes + 1)
+    for run in range(repeats):
+        slots[round(run * sizes / max(repeats - 1, 1))] += 1
+    return slots
 
 
 def machine() -> dict:
@@ -437,10 +441,23 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "repeats": repeats,
         "memory_limit": args.memory_limit,
-        "overhead": bench_overhead(max(repeats), args.work_dir, log),
         "sizes": [],
     }
-    for lines, size_repeats in zip(sizes, repeats, strict=True):
+    shutil.rmtree(args.work_dir / "runs" / "sample", ignore_errors=True)
+    sample_runs = []
+    schedule = overhead_schedule(max(repeats), len(sizes))
+
+    def run_sample(count: int) -> None:
+        for _ in range(count):
+            sample_runs.append(sample_run(args.work_dir))
+            full = sample_runs[-1][1]
+            log(
+                f"[sample] full run {len(sample_runs)}/{max(repeats)}: {full['seconds']:.1f} s "
+                f"{step_seconds(full)}"
+            )
+
+    run_sample(schedule[0])
+    for index, (lines, size_repeats) in enumerate(zip(sizes, repeats, strict=True)):
         results["sizes"].append(
             bench_size(
                 lines,
@@ -451,6 +468,12 @@ def main(argv: list[str] | None = None) -> int:
                 log,
             )
         )
+        run_sample(schedule[index + 1])
+    results["overhead"] = {
+        "baseline": median_of([baseline for baseline, _ in sample_runs]),
+        "full": median_of([full for _, full in sample_runs])
+        | {"steps": _median_steps([step_seconds(full) for _, full in sample_runs])},
+    }
 
     from report import write_results  # benchmarks/report.py, beside this file
 

@@ -107,7 +107,7 @@ def markdown(results: dict, analysis: str) -> str:
             f"{r} run(s) at {_label(s['lines'])}"
             for r, s in zip(results["repeats"], results["sizes"], strict=True)
         )
-        + f" ({max(results['repeats'])} on the sample)"
+        + f" ({max(results['repeats'])} on the sample, spread over the benchmark)"
         + (
             "; daily runs: "
             + ", ".join(f"{s['daily_repeats']} at {_label(s['lines'])}" for s in results["sizes"])

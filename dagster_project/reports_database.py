@@ -267,23 +267,25 @@ class ReportsDatabasePublisher:
         self._con = con
         self._destination = destination
         self._latest_build, self._build_id = _latest_build(con)
+        # Why the previous file does not take the changes (when a copy of the current one does),
+        # and why neither does (when the file is written whole).
+        self._why_not_previous = self._why_written_whole = ""
         previous = previous_file(destination)
-        self._previous, self._reason = _changes_to_apply(con, previous, self._latest_build)
-        if self._previous is not None and _same_file(previous, destination):
+        self._changes, why = _changes_to_apply(con, previous, self._latest_build)
+        if self._changes is not None and _same_file(previous, destination):
             # A run stopped between giving the current file its second name and renaming its
             # successor over it: that file is the one BI tools read, never to be written.
-            self._previous, self._reason = None, "the current file itself"
-        if self._previous is not None:
+            self._changes, why = None, "the current file itself"
+        if self._changes is not None:
             if _free_to_write(con, previous):
                 self._earlier_file = _FileInPlace(previous)
                 return
-            self._reason = "held by another process"
-        # Why not the previous file, said of it when the current one's copy is updated.
-        self._previous_file_reason = f"previous file: {self._reason}"
-        self._previous, reason = _changes_to_apply(con, destination, self._latest_build)
-        self._reason = f"current file: {reason}"
+            why = "held by another process"
+        self._why_not_previous = f"previous file: {why}"
+        self._changes, why = _changes_to_apply(con, destination, self._latest_build)
+        self._why_written_whole = f"current file: {why}"
         self._earlier_file = None
-        if self._previous is not None:
+        if self._changes is not None:
             self._earlier_file = _CopyInThread(
                 destination, destination.with_name(destination.name + ".copying")
             )
@@ -296,9 +298,8 @@ class ReportsDatabasePublisher:
             self._earlier_file.discard()
 
     def publish(self, as_of_date, log=None) -> Publication:
-        reason = self._reason
-        if self._previous is not None:
-            since_build, replaced_before, recent_rows_moved = self._previous
+        if self._changes is not None:
+            since_build, replaced_before, recent_rows_moved = self._changes
             try:
                 publication = _apply_changes(
                     self._con,
@@ -311,18 +312,16 @@ class ReportsDatabasePublisher:
                     self._build_id,
                 )
                 return dataclasses.replace(
-                    publication,
-                    updated_file=self._earlier_file.name,
-                    reason=""
-                    if isinstance(self._earlier_file, _FileInPlace)
-                    else self._previous_file_reason,
+                    publication, updated_file=self._earlier_file.name, reason=self._why_not_previous
                 )
             except Exception as error:  # any failure falls back to a whole write
-                reason = f"applying the changes failed ({error})"
+                why_written_whole = f"applying the changes failed ({error})"
                 if log is not None:
-                    log.warning(f"Writing {self._destination} whole: {reason}")
+                    log.warning(f"Writing {self._destination} whole: {why_written_whole}")
+        else:
+            why_written_whole = self._why_written_whole
         _write_whole(self._con, self._destination, as_of_date, self._build_id)
-        return Publication(written_whole=True, reason=reason)
+        return Publication(written_whole=True, reason=why_written_whole)
 
 
 def _same_file(path: Path, other: Path) -> bool:

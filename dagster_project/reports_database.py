@@ -467,10 +467,7 @@ def _apply_changes(
             )
             # The copy must now hold the warehouse's tables, row for row.
             for relation in (ITEM_HISTORY_BASE, ITEM_HISTORY_RECENT, CUSTOMER_ACTIVITY):
-                copied, expected = con.execute(
-                    f"select (select count(*) from publishing.{relation}), "
-                    f"(select count(*) from {relation})"
-                ).fetchone()
+                copied, expected = _row_counts(con, relation)
                 if copied != expected:
                     raise RuntimeError(
                         f"the file has {copied} rows of {relation}, the warehouse {expected}"
@@ -520,22 +517,39 @@ def _apply_customer_changes(con, since_build: int, as_of_date) -> int:
     (deleted,) = con.execute(
         f"""
         delete from publishing.{CUSTOMER_ACTIVITY}
-        where
-            customer_key in (
-                select customer_key from {CUSTOMER_ACTIVITY} where build_number > $since
-            )
-            or customer_key not in (select customer_key from {CUSTOMER_ACTIVITY})
+        where customer_key in (
+            select customer_key from {CUSTOMER_ACTIVITY} where build_number > ?
+        )
         """,
-        {"since": since_build},
+        [since_build],
     ).fetchone()
     (inserted,) = con.execute(
         f"insert into publishing.{CUSTOMER_ACTIVITY} by name "
         f"select * from {CUSTOMER_ACTIVITY} where build_number > ?",
         [since_build],
     ).fetchone()
+    # A customer the warehouse no longer has (their only order moved to another customer) is
+    # in the file still. Looking for them compares every customer of both: only when the counts
+    # say there is one.
+    copied, expected = _row_counts(con, CUSTOMER_ACTIVITY)
+    if copied != expected:
+        (gone,) = con.execute(
+            f"""
+            delete from publishing.{CUSTOMER_ACTIVITY}
+            where customer_key not in (select customer_key from {CUSTOMER_ACTIVITY})
+            """
+        ).fetchone()
+        deleted += gone
     con.execute(
         f"update publishing.{CUSTOMER_ACTIVITY} set as_of_date = $date "
         "where as_of_date is distinct from $date",
         {"date": as_of_date},
     )
     return max(deleted, inserted)
+
+
+def _row_counts(con, relation: str) -> tuple[int, int]:
+    """The rows of `relation` in the file being updated, and in the warehouse."""
+    return con.execute(
+        f"select (select count(*) from publishing.{relation}), (select count(*) from {relation})"
+    ).fetchone()

@@ -92,8 +92,11 @@ def recomputes_some(run, model: str) -> bool:
     run_id = run.result.run_id[:7]
     (target,) = Path(dbt_project.project_dir, "target").glob(f"dbt_models-{run_id}-*")
     sql = target / "compiled" / "inactive_customers" / "models" / "intermediate" / f"{model}.sql"
-    selects_some = r"(order_id|customer_key) in \(\s*select \1 from \S+int_(orders|customers)_to_"
-    return bool(re.search(selects_some + "recompute", sql.read_text()))
+    selects_some = (
+        r"(order_id|customer_key|customer_id) in \(\s*select \1 "
+        r"from \S+int_(orders|customers)_to_recompute"
+    )
+    return bool(re.search(selects_some, sql.read_text()))
 
 
 def was_incremental(run) -> bool:

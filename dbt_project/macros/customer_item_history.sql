@@ -34,18 +34,7 @@ orders as (
     order with their customer ids. -#}
 {% macro customer_item_history_of_new_orders_customers_sql() -%}
 with customers as (
-    -- By key (a 64-bit hash of the id): two ids sharing one would mix their rows.
-    select
-        customer_key,
-        case
-            when min(customer_id) = max(customer_id) then min(customer_id)
-            else error(
-                'customers ' || min(customer_id) || ' and ' || max(customer_id)
-                || ' have the same customer_key'
-            )
-        end as customer_id
-    from {{ ref('int_orders_to_recompute') }}
-    group by customer_key
+    {{ customer_ids_by_key(ref('int_orders_to_recompute')) }}
 ),
 
 visible_lines as (

@@ -34,13 +34,35 @@
 
     Customers are selected by `customer_key`, a 64-bit number derived from the customer id
     (see `customer_key`): at tens of millions of rows, comparing numbers costs a seventh of
-    comparing the text ids. -#}
+    comparing the text ids. The models that read a daily build's customers' orders or lines group
+    them by key alone, and take the ids from the list of customers to recompute: the id's text,
+    read for every order of those customers, cost half of int_customer_purchase_history.
+    `int_customer_activity`, which reads the customer master (which has no key), selects and
+    replaces its rows by id. -#}
 
 {#- A customer's key: the low 64 bits of the MD5 of the id, the same in every DuckDB version
-    (a key is stored by one build and compared by the next). Two ids may share a key: rows are
-    deleted and recomputed by key, never by id, so such customers are just recomputed together. -#}
+    (a key is stored by one build and compared by the next). Keys are unique: two customer ids
+    sharing one (a chance of about one in ten million at a million customers) would mix their
+    rows, so the build stops instead: in `customer_ids_by_key`, naming both ids, when both are
+    among the customers recomputed, else in the `unique` test on int_customer_activity's keys. -#}
 {% macro customer_key(customer_id) -%}
     md5_number_lower({{ customer_id }})
+{%- endmacro %}
+
+{#- The customer id of each key that `relation` lists (it has `customer_id` and
+    `customer_key`), for a model that groups a daily build's orders or lines by key alone. -#}
+{% macro customer_ids_by_key(relation) -%}
+    select
+        customer_key,
+        case
+            when min(customer_id) = max(customer_id) then min(customer_id)
+            else error(
+                'customers ' || min(customer_id) || ' and ' || max(customer_id)
+                || ' have the same customer_key'
+            )
+        end as customer_id
+    from {{ relation }}
+    group by customer_key
 {%- endmacro %}
 
 {#- The settings the incremental models apply, as text: a build with other settings than the
@@ -194,9 +216,9 @@
 {%- endmacro %}
 
 {#- The customers that int_customers_to_recompute lists for these reasons (all when none given):
-    `new_orders`, `revenue_window`, `master_data`. -#}
-{% macro customers_to_recompute_sql(reasons=none) -%}
-    select customer_key from {{ ref('int_customers_to_recompute') }}
+    `new_orders`, `revenue_window`, `master_data`, by `column` (`customer_key` or `customer_id`). -#}
+{% macro customers_to_recompute_sql(reasons=none, column='customer_key') -%}
+    select {{ column }} from {{ ref('int_customers_to_recompute') }}
     {%- if reasons is not none %}
     where reason in ('{{ reasons | join("', '") }}')
     {%- endif %}

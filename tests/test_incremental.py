@@ -488,3 +488,27 @@ def test_an_order_whose_lines_name_two_customers_stops_the_build_naming_it(
     with pytest.raises(DagsterDbtCliRuntimeError) as failure:
         run_pipeline(first_day_raw, tmp_path / "warehouse.duckdb", tmp_path / "r", NEXT_DAY)
     assert "order X-001 names two customers on its lines: C03 and C04" in str(failure.value)
+
+
+def test_two_customers_sharing_a_key_stop_the_daily_build(dbt_manifest, first_day_raw, tmp_path):
+    """The daily builds group customers' orders by key alone: two ids with one key (here forced,
+    as MD5 would hardly ever give it) would mix their rows, so the key's uniqueness test stops
+    the build, and the published reports stay as they were."""
+    from dagster_dbt import DagsterDbtCliRuntimeError
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r", FIRST_DAY).result.success
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute(
+            "update intermediate.int_customer_activity set customer_key = ("
+            "    select customer_key from intermediate.int_customer_activity"
+            "    where customer_id = 'C01'"
+            ") where customer_id = 'C02'"
+        ).fetchone() == (1,)
+    before = published_rows(tmp_path / "r")
+
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    with pytest.raises(DagsterDbtCliRuntimeError) as failure:
+        run_pipeline(first_day_raw, warehouse, tmp_path / "r", NEXT_DAY)
+    assert "unique_int_customer_activity_customer_key" in str(failure.value)
+    assert published_rows(tmp_path / "r") == before

@@ -76,9 +76,10 @@ class PipelineRun:
 
 
 def run_pipeline(
-    raw_dir: Path, warehouse: Path, reports_dir: Path, as_of_date: dt.date
+    raw_dir: Path, warehouse: Path, reports_dir: Path, as_of_date: dt.date, selection=None
 ) -> PipelineRun:
-    """Every asset materialized by the run the daily schedule asks for on `as_of_date`."""
+    """Every asset materialized by the run the daily schedule asks for on `as_of_date` (or only
+    those of `selection`, an asset selection, as a person may choose in the Dagster UI)."""
     from dagster import DagsterInstance, build_schedule_context, materialize
 
     from dagster_project import settings
@@ -102,7 +103,7 @@ def run_pipeline(
     with settings.environment(environment), DagsterInstance.ephemeral() as instance:
         result = materialize(
             defs.assets,
-            selection=inactive_customer_reports_job.selection,
+            selection=selection or inactive_customer_reports_job.selection,
             resources={
                 "warehouse": WarehouseResource(database=str(warehouse)),
                 "dbt": dbt_cli_resource(),

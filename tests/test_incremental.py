@@ -512,3 +512,40 @@ def test_two_customers_sharing_a_key_stop_the_daily_build(dbt_manifest, first_da
         run_pipeline(first_day_raw, warehouse, tmp_path / "r", NEXT_DAY)
     assert "unique_int_customer_activity_customer_key" in str(failure.value)
     assert published_rows(tmp_path / "r") == before
+
+
+def test_recording_the_extract_files_without_the_models_that_absorb_them_changes_nothing(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    """A person materializes the raw assets and int_extract_files_built alone (a subset of the
+    dbt step, in the Dagster UI): the record of the files absorbed stays as it was, so the next
+    daily run still reads the new file's orders and gives the reports of a build from scratch."""
+    from dagster import AssetKey, AssetSelection
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+
+    def files_recorded() -> list[tuple]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute(
+                "select entity, source_file, as_of_date from intermediate.int_extract_files_built "
+                "order by all"
+            ).fetchall()
+
+    recorded = files_recorded()
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    subset = AssetSelection.groups("raw") | AssetSelection.assets(
+        AssetKey(["intermediate", "int_extract_files_built"])
+    )
+    partial = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY, selection=subset)
+    assert partial.result.success
+    assert files_recorded() == recorded
+
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert was_incremental(daily)
+    assert ("orders", "orders_2024-06-27.csv") in {row[:2] for row in files_recorded()}
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")

@@ -278,3 +278,27 @@
     update {{ this }} set as_of_date = {{ as_of_date() }}
     where as_of_date is distinct from {{ as_of_date() }}
 {%- endmacro %}
+
+{#- For int_extract_files_built: its record as the warehouse holds it, when this dbt command
+    leaves out a model it depends on (a subset materialized in the Dagster UI, a `dbt build
+    --select`); none when the command builds them all, or there is no record yet. A build that
+    recorded the files without those models would mark as absorbed files whose orders no model
+    has read, and the next build would skip them: the record stays as it was instead, and the
+    log says why. -#}
+{% macro record_kept_unless_every_absorbing_model_is_built() -%}
+    {%- set record = relation_beside_this('int_extract_files_built') -%}
+    {%- if record is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set left_out = model.depends_on.nodes | select('in', graph.nodes)
+        | reject('in', selected_resources) | list -%}
+    {%- if not left_out -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- do exceptions.warn(
+        "int_extract_files_built keeps its record of the extract files absorbed: this build "
+        ~ "leaves out " ~ (left_out | map('replace', 'model.' ~ project_name ~ '.', '') | join(', '))
+        ~ ", which must read the new files first (materialize the whole dbt step)."
+    ) -%}
+    {{ return(record) }}
+{%- endmacro %}

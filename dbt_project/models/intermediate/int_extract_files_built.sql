@@ -12,12 +12,18 @@
 -- depends_on: {{ ref('int_customer_item_history_changes') }}
 -- depends_on: {{ ref('int_customer_purchase_history') }}
 -- depends_on: {{ ref('int_customer_activity') }}
-select
-    entity,
-    source_file,
-    content_sha256,
-    {{ is_extracted_by_as_of_date('source_file') }} as extracted_by_as_of_date,
-    {{ sees_everything_sql() }} as sees_everything,
-    {{ as_of_date() }} as as_of_date,
-    '{{ incremental_business_settings() }}' as business_settings
-from {{ source('raw', 'load_ledger') }}
+{#- Recorded only by a build of every model that absorbs the files (macros/incremental.sql). -#}
+{%- set record_to_keep = record_kept_unless_every_absorbing_model_is_built() %}
+{%- if record_to_keep is not none %}
+    select * from {{ record_to_keep }}  -- noqa: AM04
+{%- else %}
+    select
+        entity,
+        source_file,
+        content_sha256,
+        {{ is_extracted_by_as_of_date('source_file') }} as extracted_by_as_of_date,
+        {{ sees_everything_sql() }} as sees_everything,
+        {{ as_of_date() }} as as_of_date,
+        '{{ incremental_business_settings() }}' as business_settings
+    from {{ source('raw', 'load_ledger') }}
+{%- endif %}

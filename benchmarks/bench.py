@@ -283,19 +283,18 @@ def bench_size(
     shutil.rmtree(runs_dir, ignore_errors=True)
     runs_dir.mkdir(parents=True)
 
-    baseline_runs = []
+    # Every pipeline run uses one warehouse path, as a deployment does (dbt's parse state is
+    # kept for it); the full run's warehouse is kept aside for the daily runs. The baseline and
+    # the full runs alternate, so that each ratio compares runs made minutes apart: this
+    # machine's speed drifts from one hour to the next.
+    warehouse = runs_dir / "warehouse.duckdb"
+    prepare(warehouse, memory_limit)
+    baseline_runs, full_runs, steps = [], [], []
     for r in range(repeats):
         baseline_runs.append(
             run_baseline(data_dir / "history", runs_dir / "baseline.duckdb", END_DATE, memory_limit)
         )
         log(f"[{label}] baseline {r + 1}/{repeats}: {baseline_runs[-1]['seconds']:.1f} s")
-
-    # Every pipeline run uses one warehouse path, as a deployment does (dbt's parse state is
-    # kept for it); the full run's warehouse is kept aside for the daily runs.
-    warehouse = runs_dir / "warehouse.duckdb"
-    prepare(warehouse, memory_limit)
-    full_runs, steps = [], []
-    for r in range(repeats):
         remove_warehouse(warehouse)
         full_runs.append(
             run_pipeline(

@@ -42,7 +42,7 @@
 
 {#- A customer's key: the low 64 bits of the MD5 of the id, the same in every DuckDB version
     (a key is stored by one build and compared by the next). Keys are unique: two customer ids
-    sharing one (a chance of about one in ten million at a million customers) would mix their
+    sharing one (a chance of about one in forty million at a million customers) would mix their
     rows, so the build stops instead: in `customer_ids_by_key`, naming both ids, when both are
     among the customers recomputed, else in the `unique` test on int_customer_activity's keys. -#}
 {% macro customer_key(customer_id) -%}

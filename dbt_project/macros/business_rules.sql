@@ -85,6 +85,20 @@
     row_number() over (partition by {{ key }} order by _source_file desc, _source_line desc) = 1
 {%- endmacro %}
 
+{#- The rows of a master extract (`source_relation`: raw customers or items) that hold at the
+    as-of date: from the files extracted by then, the latest row of each `key`. `rows_filter`
+    narrows the rows before the choice: DuckDB cannot push a list of keys given by a subquery
+    through the window, so a model that needs a few customers' rows (a daily build of
+    int_customer_activity) filters here rather than after the staging model, which ranks every
+    row (0.03 s against 0.12 s or more at 576,000 customers). -#}
+{% macro master_rows_in_force(source_relation, key, rows_filter='true') -%}
+    select * from {{ source_relation }}
+    where
+        {{ is_extracted_by_as_of_date('_source_file') }}
+        and {{ rows_filter }}
+    qualify {{ is_latest_master_row(key) }}
+{%- endmacro %}
+
 {#- A customer's status at the as-of date: never_purchased without any purchase; inactive when
     the days since the last purchase exceed the threshold of their billing cycle; active
     otherwise. Computed when the reports are read, since it moves with the date. -#}

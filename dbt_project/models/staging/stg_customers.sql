@@ -1,7 +1,7 @@
 -- One row per customer, from the extracts made by the as-of date: when they disagree, the row from
 -- the file whose name sorts last wins (the last row of that file when it lists the customer twice).
 with source_rows as (
-    select * from {{ source('raw', 'customers') }}
+    {{ master_rows_in_force(source('raw', 'customers'), 'customer_id') }}
 )
 
 select
@@ -14,5 +14,3 @@ select
     _source_file as source_file,
     _source_line as source_line
 from source_rows
-where {{ is_extracted_by_as_of_date('_source_file') }}
-qualify {{ is_latest_master_row('customer_id') }}

@@ -1,7 +1,7 @@
 -- One row per item, from the extracts made by the as-of date: when they disagree, the row from the
 -- file whose name sorts last wins (the last row of that file when it lists the item twice).
 with source_rows as (
-    select * from {{ source('raw', 'items') }}
+    {{ master_rows_in_force(source('raw', 'items'), 'item_id') }}
 )
 
 select
@@ -11,5 +11,3 @@ select
     _source_file as source_file,
     _source_line as source_line
 from source_rows
-where {{ is_extracted_by_as_of_date('_source_file') }}
-qualify {{ is_latest_master_row('item_id') }}

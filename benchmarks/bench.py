@@ -9,7 +9,8 @@ For each size (order lines), on files written by the sample generator:
 3. daily: the routine run after one more day's orders extract arrives, on the warehouse the full
    run left; the day's share of the history's lines (it grows with the history), and also a day
    of the same size at every size (FIXED_DAY_LINES), which tells the cost of a day from the
-   cost of the history;
+   cost of the history (its runs, made after every size's full runs, alternate between the
+   sizes);
 and once, the fixed overhead: a full run, and the baseline, on the tiny shipped sample.
 
 Each measurement is a separate process, timed from outside (wall clock, process start-up
@@ -317,29 +318,26 @@ def bench_size(
     # The published files too: a daily run updates reports.duckdb from the state it published.
     shutil.copytree(runs_dir / "reports", runs_dir / "reports_after_full_run")
 
-    days = {}
-    for day in ("next_day", "fixed_day"):
-        daily_runs, daily_steps = [], []
-        for r in range(daily_repeats):
-            shutil.copy(runs_dir / "after_full_run.duckdb", warehouse)
-            shutil.rmtree(runs_dir / "reports")
-            shutil.copytree(runs_dir / "reports_after_full_run", runs_dir / "reports")
-            daily_runs.append(
-                run_pipeline(
-                    data_dir / day, warehouse, runs_dir / "reports", NEXT_DAY, memory_limit
-                )
+    # The day's share of the history now; the day of one size at every history comes later
+    # (run_fixed_days), its runs alternating between the histories.
+    daily_runs, daily_steps = [], []
+    for r in range(daily_repeats):
+        restore_state_after_full_run(runs_dir, warehouse)
+        daily_runs.append(
+            run_pipeline(
+                data_dir / "next_day", warehouse, runs_dir / "reports", NEXT_DAY, memory_limit
             )
-            daily_steps.append(step_seconds(daily_runs[-1]))
-            log(
-                f"[{label}] {day} run {r + 1}/{daily_repeats}: {daily_runs[-1]['seconds']:.1f} s "
-                f"{daily_steps[-1]}"
-            )
-        days[day] = median_of(daily_runs) | {"steps": _median_steps(daily_steps)}
-    for path in runs_dir.glob("*.duckdb"):
-        path.unlink()
-    shutil.rmtree(runs_dir / "reports_after_full_run")
+        )
+        daily_steps.append(step_seconds(daily_runs[-1]))
+        log(
+            f"[{label}] next_day run {r + 1}/{daily_repeats}: {daily_runs[-1]['seconds']:.1f} s "
+            f"{daily_steps[-1]}"
+        )
+    remove_warehouse(warehouse)
+    (runs_dir / "baseline.duckdb").unlink(missing_ok=True)
 
     return {
+        "label": label,
         "lines": info["order_lines"],
         "repeats": repeats,
         "daily_repeats": daily_repeats,
@@ -348,10 +346,57 @@ def bench_size(
         "customers": info["customers"],
         "baseline": median_of(baseline_runs),
         "full": median_of(full_runs) | {"steps": _median_steps(steps)},
-        "daily": days["next_day"],
-        "daily_fixed_day": days["fixed_day"],
+        "daily": median_of(daily_runs) | {"steps": _median_steps(daily_steps)},
         "rows_differing": diff,
     }
+
+
+def restore_state_after_full_run(runs_dir: Path, warehouse: Path) -> None:
+    """Puts back the warehouse and published files that the run after the full run left."""
+    remove_warehouse(warehouse)
+    shutil.copy(runs_dir / "after_full_run.duckdb", warehouse)
+    shutil.rmtree(runs_dir / "reports", ignore_errors=True)
+    shutil.copytree(runs_dir / "reports_after_full_run", runs_dir / "reports")
+
+
+def run_fixed_days(sizes: list[dict], work: Path, memory_limit: str, log) -> None:
+    """The day of one size (FIXED_DAY_LINES) on every history, as `daily_fixed_day` of each
+    size. Its runs go round the sizes (10M, 30M, 10M, 30M, ...), so that the histories are
+    compared on runs made minutes apart, not a quarter of an hour: this machine's speed drifts
+    by a fifth or more over that time. They share one warehouse path, as the runs of one
+    deployment do (dbt would parse the project again for another path)."""
+    warehouse = work / "runs" / "fixed_day" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    prepare(warehouse, memory_limit)
+    runs = {size["label"]: ([], []) for size in sizes}
+    for r in range(max(size["daily_repeats"] for size in sizes)):
+        for size in sizes:
+            label = size["label"]
+            if r >= size["daily_repeats"]:
+                continue
+            runs_dir = work / "runs" / label
+            restore_state_after_full_run(runs_dir, warehouse)
+            run = run_pipeline(
+                work / "data" / label / "fixed_day",
+                warehouse,
+                runs_dir / "reports",
+                NEXT_DAY,
+                memory_limit,
+            )
+            runs[label][0].append(run)
+            runs[label][1].append(step_seconds(run))
+            log(
+                f"[{label}] fixed_day run {r + 1}/{size['daily_repeats']}: "
+                f"{run['seconds']:.1f} s {runs[label][1][-1]}"
+            )
+    for size in sizes:
+        label = size.pop("label")
+        daily_runs, daily_steps = runs[label]
+        size["daily_fixed_day"] = median_of(daily_runs) | {"steps": _median_steps(daily_steps)}
+        runs_dir = work / "runs" / label
+        (runs_dir / "after_full_run.duckdb").unlink()
+        shutil.rmtree(runs_dir / "reports_after_full_run")
+    remove_warehouse(warehouse)
 
 
 def _median_steps(steps: list[dict[str, float]]) -> dict[str, float]:
@@ -468,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         run_sample(schedule[index + 1])
+    run_fixed_days(results["sizes"], args.work_dir, args.memory_limit, log)
     results["overhead"] = {
         "baseline": median_of([baseline for baseline, _ in sample_runs]),
         "full": median_of([full for _, full in sample_runs])

@@ -152,7 +152,7 @@ def markdown(results: dict, analysis: str) -> str:
         lines += [
             "",
             "A day of about the same size on every history (the daily run above gets a day's "
-            "share of its history, which grows with it):",
+            "share of its history, which grows with it); its runs alternate between the sizes:",
             "",
             "| order lines | the day's lines | daily run | dbt_models | published_reports |",
             "|---|---|---|---|---|",

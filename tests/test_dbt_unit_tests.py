@@ -21,7 +21,8 @@ EXPECTED_UNIT_TESTS = {
     "int_customer_activity_takes_customers_from_the_master_and_from_orders",
     "customer_activity_report_applies_the_thresholds_at_their_boundaries",
     "customer_item_activity_report_flags_lapsed_items_by_the_customers_threshold",
-    "inactive_customer_call_list_names_the_usual_items_in_rank_order",
+    "int_customer_usual_items_names_the_top_items_in_rank_order",
+    "inactive_customer_call_list_lists_the_inactive_customers_most_valuable_first",
 }
 
 

@@ -44,6 +44,7 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_orders_to_recompute": "intermediate",
         "intermediate/int_customers_to_recompute": "intermediate",
         "intermediate/int_customer_top_items": "intermediate",
+        "intermediate/int_customer_usual_items": "intermediate",
         "intermediate/int_customer_item_history_changes": "intermediate",
         "reports/customer_activity_report": "reports",
         "reports/customer_item_activity_report": "reports",
@@ -95,7 +96,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset_but_the_on_demand_parquet_file(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 28
+    assert len(every_asset) == 29
     assert job.asset_layer.executable_asset_keys == every_asset - {
         key("published/customer_item_activity_report")
     }

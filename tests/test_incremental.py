@@ -26,6 +26,7 @@ REPORTS = (
     "intermediate.int_orders",
     "intermediate.int_customer_item_history",
     "intermediate.int_customer_top_items",
+    "intermediate.int_customer_usual_items",
     "intermediate.int_customer_purchase_history",
     "intermediate.int_customer_activity",
 )
@@ -340,9 +341,20 @@ def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day
 
 def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day_raw, tmp_path):
     """reports.duckdb keeps its copy of the item master while the item master is unchanged, and
-    takes up a new item extract on the next run."""
+    takes up a new item extract on the next run; so do the call list's usual items, which a
+    daily build names again for the customers with a renamed item only."""
     warehouse, reports_dir = tmp_path / "warehouse.duckdb", tmp_path / "r1"
     assert run_pipeline(first_day_raw, warehouse, reports_dir, FIRST_DAY).result.success
+
+    def usual_items() -> list[tuple]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute(
+                "select customer_id, items_they_used_to_buy "
+                "from intermediate.int_customer_usual_items order by all"
+            ).fetchall()
+
+    before = usual_items()
+    assert [c for c, items in before if "Refill" in items.split("; ")] == ["C03", "C12"]
 
     def item_names(con) -> list[tuple]:
         return con.execute(
@@ -362,6 +374,14 @@ def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day
         with duckdb.connect(str(warehouse), read_only=True) as con:
             con.execute("use reports")
             assert item_names(con) == [("I1", "Widget"), ("I2", "Gadget"), ("I3", "Refill Pack")]
+        assert usual_items() == [
+            (c, "; ".join("Refill Pack" if i == "Refill" else i for i in items.split("; ")))
+            for c, items in before
+        ]
+        assert recomputes_some(run, "int_customer_usual_items")
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", as_of_date).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
 
 
 def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(

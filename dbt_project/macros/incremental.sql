@@ -162,20 +162,20 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The customer extract files that count at the as-of date and did not at the last build: new
-    since, or named with a date the as-of date has now reached. -#}
-{% macro new_customer_files_sql() -%}
+{#- The master extract files of `entity` (customers, items) that count at the as-of date and did
+    not at the last build: new since, or named with a date the as-of date has now reached. -#}
+{% macro new_master_files_sql(entity) -%}
     {%- set built = extract_files_built() -%}
     {%- if built is none -%}
         select null::varchar as source_file where false
     {%- else -%}
         select source_file from {{ source('raw', 'load_ledger') }}
         where
-            entity = 'customers'
+            entity = '{{ entity }}'
             and {{ is_extracted_by_as_of_date('source_file') }}
             and source_file not in (
                 select source_file from {{ built }}
-                where entity = 'customers' and extracted_by_as_of_date
+                where entity = '{{ entity }}' and extracted_by_as_of_date
             )
     {%- endif -%}
 {%- endmacro %}
@@ -201,6 +201,24 @@
 
 {% macro customers_of_orders_in_new_files_sql() -%}
     select customer_key from {{ ref('int_orders_to_recompute') }}
+{%- endmacro %}
+
+{#- The customers whose usual items (int_customer_usual_items) this build writes again, when it
+    may write only some: those whose top items it ranked again (the customers of the new files'
+    orders), and those with a top item listed in an item extract that counts since the previous
+    build. Without such an extract, the top items are not searched. -#}
+{% macro customers_with_usual_items_to_rename_sql() -%}
+    {%- set new_item_files = new_master_files_sql('items') -%}
+    {{ customers_of_orders_in_new_files_sql() }}
+    {%- if execute and run_query(
+            "select count(*) > 0 from (" ~ new_item_files ~ ")").columns[0].values()[0] %}
+    union
+    select customer_key from {{ ref('int_customer_top_items') }}
+    where item_id in (
+        select item_id from {{ source('raw', 'items') }}
+        where _source_file in ({{ new_item_files }})
+    )
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The as-of date of the previous build, as a literal (the as-of date where there is none). -#}

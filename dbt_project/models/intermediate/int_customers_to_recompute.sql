@@ -52,7 +52,7 @@ customers_of_new_master_rows as (
         customer_id,
         {{ customer_key('customer_id') }} as customer_key
     from {{ source('raw', 'customers') }}
-    where _source_file in ({{ new_customer_files_sql() }})
+    where _source_file in ({{ new_master_files_sql('customers') }})
 )
 
 select

@@ -9,6 +9,7 @@
 -- depends_on: {{ ref('int_customer_item_history') }}
 -- depends_on: {{ ref('int_customer_item_history_recomputed') }}
 -- depends_on: {{ ref('int_customer_top_items') }}
+-- depends_on: {{ ref('int_customer_usual_items') }}
 -- depends_on: {{ ref('int_customer_item_history_changes') }}
 -- depends_on: {{ ref('int_customer_purchase_history') }}
 -- depends_on: {{ ref('int_customer_activity') }}

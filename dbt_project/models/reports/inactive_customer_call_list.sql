@@ -6,38 +6,9 @@ with customers as (
     where is_inactive
 ),
 
-top_items as (
-    -- The items each customer spent most on (var call_list_items), kept by the incremental build.
-    select * from {{ ref('int_customer_top_items') }}
-),
-
-items as (
-    select * from {{ ref('stg_items') }}
-),
-
-item_names as (
-    select
-        top_items.customer_id,
-        top_items.revenue_rank,
-        coalesce(items.item_name, top_items.item_id) as item_name
-    from top_items
-    inner join customers on top_items.customer_id = customers.customer_id
-    left join items on top_items.item_id = items.item_id
-),
-
 usual_items as (
-    -- In rank order. One value per rank rather than an ordered string_agg, which sorts within
-    -- every group: half the time of the whole call list.
-    select
-        customer_id,
-        concat_ws(
-            '; '
-            {%- for rank in range(1, var('call_list_items') | int + 1) %},
-            max(item_name) filter (where revenue_rank = {{ rank }})
-            {%- endfor %}
-        ) as items_they_used_to_buy
-    from item_names
-    group by customer_id
+    -- Their top items' names, one value per customer, kept by the incremental build.
+    select * from {{ ref('int_customer_usual_items') }}
 )
 
 select

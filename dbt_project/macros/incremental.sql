@@ -11,6 +11,8 @@
     `int_customer_activity` recompute the customers that `int_customers_to_recompute` lists:
     those of the new orders, those whose trailing revenue moved with the date, and (for the
     activity, which carries the master data) those of customer extract files new since the
+    last build. `int_customer_usual_items` names again the top items of the customers whose
+    top items were re-ranked, and of those with a top item in an item extract new since the
     last build. `int_customer_item_history_changes` logs the customers whose history a build
     replaced, for the published copy. A daily run then costs in proportion to the new day's
     lines, not to the history.

@@ -1,4 +1,6 @@
 -- depends_on: {{ source('raw', 'load_ledger') }}
+-- A daily build finds the orders that left the revenue window among the lines (see below):
+-- depends_on: {{ ref('int_order_lines_current') }}
 -- The customers whose purchases and activity this build recomputes (see macros/incremental.sql),
 -- and why; a customer may be listed for several reasons. Worked out once per build, after the
 -- orders are up to date and before the customer-level models change anything.
@@ -39,7 +41,12 @@ customers_with_orders_across_the_window_edge as (
             known_customers.customer_key
         from {{ known_customers }} as known_customers
         where known_customers.customer_key in (
-            select customer_key from {{ ref('int_orders') }}
+            -- Found among the order lines, which lie about in the order the extracts came in,
+            -- so that DuckDB skips the blocks of other dates (int_orders is in no date order:
+            -- 0.20 s against 0.08 s at 30M lines). An order's date is the earliest of its lines,
+            -- so each such order has a line in those days: an order with only a later line there
+            -- adds its customer to the list needlessly, and none is left out.
+            select customer_key from {{ ref('int_order_lines_current') }}
             where {{ across_the_window_edge }}
         )
     {%- endif %}

@@ -283,6 +283,12 @@ def test_a_daily_build_drops_the_orders_that_left_the_revenue_window(
     assert table_rows(warehouse) == table_rows(scratch)
 
 
+def warehouse_rows(warehouse: Path, sql: str) -> list[tuple]:
+    """The rows a query of the warehouse returns, read-only."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def customer_master(warehouse: Path, *customer_ids: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(
@@ -347,11 +353,11 @@ def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day
     assert run_pipeline(first_day_raw, warehouse, reports_dir, FIRST_DAY).result.success
 
     def usual_items() -> list[tuple]:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            return con.execute(
-                "select customer_id, items_they_used_to_buy "
-                "from intermediate.int_customer_usual_items order by all"
-            ).fetchall()
+        return warehouse_rows(
+            warehouse,
+            "select customer_id, items_they_used_to_buy "
+            "from intermediate.int_customer_usual_items order by all",
+        )
 
     before = usual_items()
     assert [c for c, items in before if "Refill" in items.split("; ")] == ["C03", "C12"]
@@ -546,11 +552,11 @@ def test_recording_the_extract_files_without_the_models_that_absorb_them_changes
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
 
     def files_recorded() -> list[tuple]:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            return con.execute(
-                "select entity, source_file, as_of_date from intermediate.int_extract_files_built "
-                "order by all"
-            ).fetchall()
+        return warehouse_rows(
+            warehouse,
+            "select entity, source_file, as_of_date from intermediate.int_extract_files_built "
+            "order by all",
+        )
 
     recorded = files_recorded()
     (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)

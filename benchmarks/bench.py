@@ -13,6 +13,12 @@ For each size (order lines), on files written by the sample generator:
    sizes);
 and once, the fixed overhead: a full run, and the baseline, on the tiny shipped sample.
 
+The generator's data sets are businesses of different sizes: three times the lines is three
+times the customers. So that a day's cost can be set against the length of the history alone,
+the largest data set is also measured with its history cut to the last SHORT_HISTORY_DAYS (the
+same customers, items and days, the older orders extracts left out; `short_history`), as 1-3
+above: the same day on one business with one year and with three years of history.
+
 Each measurement is a separate process, timed from outside (wall clock, process start-up
 included) with the peak resident memory of the largest process it started (the pipeline's dbt
 process included). Numbers are medians over the repetitions. The pipeline's report tables are
@@ -45,6 +51,9 @@ END_DATE = dt.date(2026, 11, 20)
 NEXT_DAY = END_DATE + dt.timedelta(days=1)
 # The day of one size whatever the history's (about the day of the 10M data set).
 FIXED_DAY_LINES = 10_000
+# The largest data set is measured a second time with only the orders extracts dated within this
+# many days of its end: the same business with a shorter history (0: not measured).
+SHORT_HISTORY_DAYS = 365
 # Daily runs take seconds where full runs take minutes: by default they are repeated at least
 # this many times at every size, so that their medians are not one run's luck on a machine whose
 # speed varies from one minute to the next.
@@ -136,6 +145,52 @@ def generate(data_dir: Path, lines: int) -> dict:
     }
     marker.write_text(json.dumps(info))
     return info
+
+
+def short_history(data_dir: Path, days: int) -> tuple[Path, dict]:
+    """The data set in `data_dir` (made by `generate`) with the orders extracts dated (by name)
+    more than `days` before its end left out of each of its folders (history, next_day,
+    fixed_day): the same business, the same customer and item masters and the same next days,
+    with a shorter history. Hard links, made once; returns the folder and its counts."""
+    short_dir = data_dir.with_name(f"{data_dir.name}-last-{days}d")
+    marker = short_dir / "generated.json"
+    if marker.exists():
+        return short_dir, json.loads(marker.read_text())
+    info = json.loads((data_dir / "generated.json").read_text())
+    shutil.rmtree(short_dir, ignore_errors=True)
+    first_kept = END_DATE - dt.timedelta(days=days)
+    for name in ("history", "next_day", "fixed_day"):
+        for path in sorted((data_dir / name).rglob("*.csv")):
+            relative = path.relative_to(data_dir)
+            # The next days' files are dated after the end, so every folder keeps them.
+            if relative.parts[1] == "orders" and _extract_date(path) <= first_kept:
+                continue
+            target = short_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+    order_files = sorted((short_dir / "history" / "orders").glob("*.csv"))
+    short_info = info | {
+        "order_lines": sum(_csv_rows(path) for path in order_files),
+        "order_files": len(order_files),
+        "short_history_of": data_dir.name,
+        "history_days": days,
+    }
+    marker.write_text(json.dumps(short_info))
+    return short_dir, short_info
+
+
+def _extract_date(path: Path) -> dt.date:
+    """The date in an extract file's name (`orders_2026-09-30.csv`)."""
+    return dt.date.fromisoformat(path.stem.rsplit("_", 1)[1])
+
+
+def _csv_rows(path: Path) -> int:
+    """The records of a CSV file the generator wrote: its lines but the header."""
+    newlines = 0
+    with path.open("rb") as csv_file:
+        while chunk := csv_file.read(1 << 24):
+            newlines += chunk.count(b"\n")
+    return newlines - 1
 
 
 def _write_day(data_dir: Path, name: str, customers: int, lines: float) -> int:
@@ -274,12 +329,10 @@ def median_of(runs: list[dict]) -> dict:
 
 
 def bench_size(
-    lines: int, repeats: int, daily_repeats: int, work: Path, memory_limit: str, log
+    data_dir: Path, info: dict, repeats: int, daily_repeats: int, work: Path, memory_limit: str, log
 ) -> dict:
-    label = size_label(lines)
-    data_dir = work / "data" / label
-    log(f"[{label}] generating the extracts in {data_dir}")
-    info = generate(data_dir, lines)
+    """Measures the data set in `data_dir` (`info`: its counts); named by the folder's name."""
+    label = data_dir.name
     runs_dir = work / "runs" / label
     shutil.rmtree(runs_dir, ignore_errors=True)
     runs_dir.mkdir(parents=True)
@@ -348,6 +401,7 @@ def bench_size(
         "full": median_of(full_runs) | {"steps": _median_steps(steps)},
         "daily": median_of(daily_runs) | {"steps": _median_steps(daily_steps)},
         "rows_differing": diff,
+        **{key: info[key] for key in ("short_history_of", "history_days") if key in info},
     }
 
 
@@ -390,7 +444,7 @@ def run_fixed_days(sizes: list[dict], work: Path, memory_limit: str, log) -> Non
                 f"{run['seconds']:.1f} s {runs[label][1][-1]}"
             )
     for size in sizes:
-        label = size.pop("label")
+        label = size["label"]
         daily_runs, daily_steps = runs[label]
         size["daily_fixed_day"] = median_of(daily_runs) | {"steps": _median_steps(daily_steps)}
         runs_dir = work / "runs" / label
@@ -471,6 +525,13 @@ def main(argv: list[str] | None = None) -> int:
         default=REPO / ".bench",
         help="where the data sets (kept between runs) and warehouses go",
     )
+    parser.add_argument(
+        "--short-history-days",
+        type=int,
+        default=SHORT_HISTORY_DAYS,
+        help="also measure the largest data set with only this many days of its orders "
+        "extracts: the same business with a shorter history (0: not measured)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results are written")
     args = parser.parse_args(argv)
 
@@ -500,11 +561,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{step_seconds(full)}"
             )
 
-    run_sample(schedule[0])
-    for index, (lines, size_repeats) in enumerate(zip(sizes, repeats, strict=True)):
+    def measure_data_set(data_dir: Path, info: dict, size_repeats: int) -> None:
         results["sizes"].append(
             bench_size(
-                lines,
+                data_dir,
+                info,
                 size_repeats,
                 max(size_repeats, args.min_daily_repeats),
                 args.work_dir,
@@ -512,6 +573,18 @@ def main(argv: list[str] | None = None) -> int:
                 log,
             )
         )
+
+    run_sample(schedule[0])
+    for index, (lines, size_repeats) in enumerate(zip(sizes, repeats, strict=True)):
+        data_dir = args.work_dir / "data" / size_label(lines)
+        log(f"[{data_dir.name}] generating the extracts in {data_dir}")
+        measure_data_set(data_dir, generate(data_dir, lines), size_repeats)
+        if index == len(sizes) - 1 and args.short_history_days:
+            # The largest business again, with a shorter history (before the sample's last runs,
+            # so that they stay spread over the benchmark).
+            short_dir, info = short_history(data_dir, args.short_history_days)
+            log(f"[{short_dir.name}] {info['order_lines']} lines of {data_dir.name}'s extracts")
+            measure_data_set(short_dir, info, size_repeats)
         run_sample(schedule[index + 1])
     run_fixed_days(results["sizes"], args.work_dir, args.memory_limit, log)
     results["overhead"] = {
@@ -527,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(results, args.out)
     log(f"Wrote {args.out / 'results.md'} and {args.out / 'time_vs_size.svg'}")
     wrong = {
-        size_label(s["lines"]): s["rows_differing"]
+        s["label"]: s["rows_differing"]
         for s in results["sizes"]
         if any(s["rows_differing"].values())
     }

@@ -1,11 +1,67 @@
 """The benchmark still runs, end to end, on its smallest setting (no timings are judged here:
 `make bench` measures them; this keeps the script from rotting)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 
 from dagster_project.settings import REPO_ROOT
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench", REPO_ROOT / "benchmarks" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_shorter_history_keeps_the_business_and_its_days_and_drops_older_orders(tmp_path):
+    bench = _bench_module()
+    data_dir = tmp_path / "30M"
+    files = {
+        "history/orders/orders_2025-09-30.csv": "order_id\nA\nB\n",
+        # The first file dated within the last year (the end is 2026-11-20): kept.
+        "history/orders/orders_2025-11-21.csv": "order_id\nC\n",
+        "history/orders/orders_2026-11-20.csv": "order_id\nD\nE\nF\n",
+        "history/customers/customers_2024-01-01.csv": "customer_id\nC1\n",
+        "history/items/items_2026-11-20.csv": "item_id\nI1\n",
+        "fixed_day/orders/orders_2025-09-30.csv": "order_id\nA\nB\n",
+        "fixed_day/orders/orders_2026-11-21.csv": "order_id\nG\n",
+        "next_day/orders/orders_2026-11-21.csv": "order_id\nH\n",
+    }
+    for name, text in files.items():
+        (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / name).write_text(text)
+    (data_dir / "generated.json").write_text(
+        json.dumps({"customers": 1, "order_lines": 6, "next_day_lines": 1, "fixed_day_lines": 1})
+    )
+
+    short_dir, info = bench.short_history(data_dir, 365)
+
+    assert short_dir == tmp_path / "30M-last-365d"
+    assert sorted(str(p.relative_to(short_dir)) for p in short_dir.rglob("*.csv")) == [
+        "fixed_day/orders/orders_2026-11-21.csv",
+        "history/customers/customers_2024-01-01.csv",
+        "history/items/items_2026-11-20.csv",
+        "history/orders/orders_2025-11-21.csv",
+        "history/orders/orders_2026-11-20.csv",
+        "next_day/orders/orders_2026-11-21.csv",
+    ]
+    assert info == {
+        "customers": 1,
+        "order_lines": 4,
+        "order_files": 2,
+        "next_day_lines": 1,
+        "fixed_day_lines": 1,
+        "short_history_of": "30M",
+        "history_days": 365,
+    }
+    # The same files, not copies; made once and read back after.
+    assert (short_dir / "history/orders/orders_2026-11-20.csv").samefile(
+        data_dir / "history/orders/orders_2026-11-20.csv"
+    )
+    assert bench.short_history(data_dir, 365) == (short_dir, info)
 
 
 def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, tmp_path):
@@ -30,19 +86,30 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    (size,) = results["sizes"]
-    assert size["rows_differing"] == {
-        "customer_activity_report": 0,
-        "customer_item_activity_report": 0,
-    }
+    # The data set, then the same business with its last year of orders extracts only.
+    size, short = results["sizes"]
+    assert (size["label"], short["label"]) == ("20k", "20k-last-365d")
+    assert (short["short_history_of"], short["history_days"]) == ("20k", 365)
     assert 19_000 < size["lines"] < 21_000
-    assert size["next_day_lines"] > 0
-    assert size["fixed_day_lines"] > 0
-    for run in ("baseline", "full", "daily", "daily_fixed_day"):
-        assert size[run]["seconds"] > 0
-        assert size[run]["peak_rss_mib"] > 0
-    assert set(size["full"]["steps"]) == {"raw_extracts", "dbt_models", "published_reports"}
+    assert 0 < short["lines"] < size["lines"]
+    assert short["customers"] == size["customers"]
+    assert short["fixed_day_lines"] == size["fixed_day_lines"] > 0
+    for measured in (size, short):
+        assert measured["rows_differing"] == {
+            "customer_activity_report": 0,
+            "customer_item_activity_report": 0,
+        }
+        assert measured["next_day_lines"] > 0
+        for run in ("baseline", "full", "daily", "daily_fixed_day"):
+            assert measured[run]["seconds"] > 0
+            assert measured[run]["peak_rss_mib"] > 0
+        assert set(measured["full"]["steps"]) == {
+            "raw_extracts",
+            "dbt_models",
+            "published_reports",
+        }
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| target | measured | status |" in markdown
-    assert "| order lines | the day's lines | daily run |" in markdown
+    assert "| order lines | customers | the day's lines | daily run |" in markdown
+    assert f"| {short['lines']:,} (20k, last 365 days) | {short['customers']:,} |" in markdown
     assert (tmp_path / "out" / "time_vs_size.svg").read_text().startswith("<svg")

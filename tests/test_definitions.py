@@ -218,3 +218,20 @@ def test_only_the_latest_dbt_run_folders_are_kept(tmp_path):
         "dbt_models-run4",
         "manifest.json",
     ]
+
+
+def test_duckdb_is_held_to_3_gib_unless_told_otherwise(monkeypatch, tmp_path):
+    """The pipeline's connections and dbt's get the same limit: 3 GiB by default (which keeps a
+    run at 30M order lines under 4 GiB), else DUCKDB_MEMORY_LIMIT."""
+    from dagster_project.dbt_project import dbt_profile_env
+    from dagster_project.defs.warehouse import warehouse_resource
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    for value, expected in (("", "3.0 GiB"), ("1GiB", "1.0 GiB")):
+        monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", value)
+        with warehouse_resource().get_connection() as con:
+            (limit,) = con.execute("select current_setting('memory_limit')").fetchone()
+        assert limit == expected
+        assert dbt_profile_env(tmp_path / "warehouse.duckdb")["DUCKDB_MEMORY_LIMIT"] == (
+            value or "3GiB"
+        )

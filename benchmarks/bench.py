@@ -329,9 +329,17 @@ def median_of(runs: list[dict]) -> dict:
 
 
 def bench_size(
-    data_dir: Path, info: dict, repeats: int, daily_repeats: int, work: Path, memory_limit: str, log
+    data_dir: Path,
+    info: dict,
+    repeats: int,
+    daily_repeats: int,
+    work: Path,
+    memory_limit: str,
+    log,
+    measure_default_limit: bool = False,
 ) -> dict:
-    """Measures the data set in `data_dir` (`info`: its counts); named by the folder's name."""
+    """Measures the data set in `data_dir` (`info`: its counts); named by the folder's name.
+    With `measure_default_limit`, also the peak memory with the pipeline's own memory limit."""
     label = data_dir.name
     runs_dir = work / "runs" / label
     shutil.rmtree(runs_dir, ignore_errors=True)
@@ -386,6 +394,11 @@ def bench_size(
             f"[{label}] next_day run {r + 1}/{daily_repeats}: {daily_runs[-1]['seconds']:.1f} s "
             f"{daily_steps[-1]}"
         )
+    default_limit = (
+        runs_with_the_default_memory_limit(data_dir, runs_dir, warehouse, memory_limit, log)
+        if measure_default_limit and memory_limit
+        else {}
+    )
     remove_warehouse(warehouse)
     (runs_dir / "baseline.duckdb").unlink(missing_ok=True)
 
@@ -402,7 +415,26 @@ def bench_size(
         "daily": median_of(daily_runs) | {"steps": _median_steps(daily_steps)},
         "rows_differing": diff,
         **{key: info[key] for key in ("short_history_of", "history_days") if key in info},
+        **default_limit,
     }
+
+
+def runs_with_the_default_memory_limit(
+    data_dir: Path, runs_dir: Path, warehouse: Path, memory_limit: str, log
+) -> dict:
+    """A full run and a daily run with the pipeline's own memory limit (DUCKDB_MEMORY_LIMIT
+    unset), as a deployment that leaves it alone runs: their peak memory, beside the runs with
+    the benchmark's limit. Once each; the dbt project is prepared for each limit untimed."""
+    prepare(warehouse, "")
+    remove_warehouse(warehouse)
+    full = run_pipeline(data_dir / "history", warehouse, runs_dir / "reports_default", END_DATE, "")
+    log(f"[{runs_dir.name}] full run, default memory limit: {full['seconds']:.1f} s")
+    restore_state_after_full_run(runs_dir, warehouse)
+    daily = run_pipeline(data_dir / "next_day", warehouse, runs_dir / "reports", NEXT_DAY, "")
+    log(f"[{runs_dir.name}] next_day run, default memory limit: {daily['seconds']:.1f} s")
+    shutil.rmtree(runs_dir / "reports_default", ignore_errors=True)
+    prepare(warehouse, memory_limit)
+    return {"full_default_limit": median_of([full]), "daily_default_limit": median_of([daily])}
 
 
 def restore_state_after_full_run(runs_dir: Path, warehouse: Path) -> None:
@@ -561,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{step_seconds(full)}"
             )
 
-    def measure_data_set(data_dir: Path, info: dict, size_repeats: int) -> None:
+    def measure_data_set(data_dir: Path, info: dict, size_repeats: int, largest: bool) -> None:
         results["sizes"].append(
             bench_size(
                 data_dir,
@@ -571,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.work_dir,
                 args.memory_limit,
                 log,
+                measure_default_limit=largest,
             )
         )
 
@@ -578,13 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     for index, (lines, size_repeats) in enumerate(zip(sizes, repeats, strict=True)):
         data_dir = args.work_dir / "data" / size_label(lines)
         log(f"[{data_dir.name}] generating the extracts in {data_dir}")
-        measure_data_set(data_dir, generate(data_dir, lines), size_repeats)
-        if index == len(sizes) - 1 and args.short_history_days:
+        largest = lines == max(sizes)
+        measure_data_set(data_dir, generate(data_dir, lines), size_repeats, largest)
+        if largest and args.short_history_days:
             # The largest business again, with a shorter history (before the sample's last runs,
             # so that they stay spread over the benchmark).
             short_dir, info = short_history(data_dir, args.short_history_days)
             log(f"[{short_dir.name}] {info['order_lines']} lines of {data_dir.name}'s extracts")
-            measure_data_set(short_dir, info, size_repeats)
+            measure_data_set(short_dir, info, size_repeats, False)
         run_sample(schedule[index + 1])
     run_fixed_days(results["sizes"], args.work_dir, args.memory_limit, log)
     results["overhead"] = {

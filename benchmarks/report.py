@@ -73,13 +73,26 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
             _status(share <= DAILY_SHARE_TARGET if share is not None else None),
         )
     )
-    peak = max(at_30m["full"]["peak_rss_mib"], at_30m["daily"]["peak_rss_mib"]) if at_30m else None
+    # With the benchmark's memory limit, and with the pipeline's own (DUCKDB_MEMORY_LIMIT unset).
+    peaks = {}
+    for runs, setting in (
+        (("full", "daily"), f"memory_limit {results['memory_limit'] or 'default'}"),
+        (("full_default_limit", "daily_default_limit"), "the pipeline's default limit"),
+    ):
+        if at_30m and all(run in at_30m for run in runs):
+            peaks[setting] = max(at_30m[run]["peak_rss_mib"] for run in runs)
     rows.append(
         (
-            f"peak memory ≤ {PEAK_MEMORY_TARGET_MIB / 1024:.0f} GiB at 30M lines "
-            f"(DuckDB memory_limit {results['memory_limit'] or 'default'})",
-            f"{peak / 1024:.2f} GiB" if peak is not None else "-",
-            _status(peak <= PEAK_MEMORY_TARGET_MIB if peak is not None else None),
+            f"peak memory ≤ {PEAK_MEMORY_TARGET_MIB / 1024:.0f} GiB at 30M lines, with DuckDB's "
+            f"memory_limit at {results['memory_limit'] or 'its default'} and with the "
+            "pipeline's default limit",
+            ", ".join(f"{peak / 1024:.2f} GiB ({setting})" for setting, peak in peaks.items())
+            or "-",
+            _status(
+                all(peak <= PEAK_MEMORY_TARGET_MIB for peak in peaks.values())
+                if len(peaks) == 2
+                else None
+            ),
         )
     )
     pair = _short_history_pair(sizes)
@@ -137,7 +150,7 @@ def markdown(results: dict, analysis: str) -> str:
         ),
         f"- Machine: {m['cores']} cores, {m['memory_gib']} GiB memory; {m['platform']}",
         f"- Python {m['python']}, DuckDB {m['duckdb']}; DuckDB memory_limit "
-        f"{results['memory_limit'] or 'default (80% of memory)'}",
+        f"{results['memory_limit'] or 'the pipeline default'}",
         "",
         "## Targets",
         "",
@@ -168,6 +181,16 @@ def markdown(results: dict, analysis: str) -> str:
             f"{s['daily']['seconds'] / s['full']['seconds']:.1%} | "
             f"{s['full']['peak_rss_mib']:.0f}, {s['daily']['peak_rss_mib']:.0f} MiB | {equal} |"
         )
+    for s in results["sizes"]:
+        if "full_default_limit" in s:
+            full, daily = s["full_default_limit"], s["daily_default_limit"]
+            lines += [
+                "",
+                f"With the pipeline's default memory limit (`DUCKDB_MEMORY_LIMIT` unset), once, at "
+                f"{s['lines']:,} lines: full run {full['seconds']:.2f} s, peak "
+                f"{full['peak_rss_mib']:.0f} MiB; daily run {daily['seconds']:.2f} s, peak "
+                f"{daily['peak_rss_mib']:.0f} MiB.",
+            ]
     fixed = [s for s in results["sizes"] if "daily_fixed_day" in s]
     if fixed:
         lines += [

@@ -108,8 +108,13 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
             "dbt_models",
             "published_reports",
         }
+    # The largest data set also ran with the pipeline's own memory limit, for its peak memory.
+    for run in ("full_default_limit", "daily_default_limit"):
+        assert size[run]["peak_rss_mib"] > 0
+        assert run not in short
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| target | measured | status |" in markdown
     assert "| order lines | customers | the day's lines | daily run |" in markdown
     assert f"| {short['lines']:,} (20k, last 365 days) | {short['customers']:,} |" in markdown
+    assert "With the pipeline's default memory limit" in markdown
     assert (tmp_path / "out" / "time_vs_size.svg").read_text().startswith("<svg")

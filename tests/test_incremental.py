@@ -54,20 +54,48 @@ def first_day_raw(hand_built_raw_dir, tmp_path) -> Path:
     return raw
 
 
+# Numbers that differ by construction between a daily build and one from scratch: the build
+# that computed a row, and the number given to each order stored (checked apart, below).
+NUMBERS = ("build_number", "order_number")
+
+
 def table_rows(warehouse: Path) -> dict[str, list]:
     """Each table's rows, its columns in name order (a column added to a table built earlier
-    comes last), but for the number of the build that computed a row, which differs by
-    construction between a daily build and one from scratch."""
+    comes last), but for NUMBERS. The order lines' order numbers must identify their orders,
+    one number per order and one order per number."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert order_numbering(con) == (True, True)
         rows = {}
         for table in REPORTS:
             columns = sorted(
-                c[0] for c in con.execute(f"describe {table}").fetchall() if c[0] != "build_number"
+                c[0] for c in con.execute(f"describe {table}").fetchall() if c[0] not in NUMBERS
             )
             rows[table] = con.execute(
                 f"select {', '.join(columns)} from {table} order by all"
             ).fetchall()
         return rows
+
+
+def order_numbering(con) -> tuple[bool, bool]:
+    """Whether every order of int_order_lines_current has one number, and every number one order."""
+    return con.execute(
+        """
+        select
+            count(distinct order_number) filter (where order_number is not null)
+                = count(distinct (order_id, order_number)),
+            count(distinct order_id) = count(distinct (order_id, order_number))
+        from intermediate.int_order_lines_current
+        """
+    ).fetchone()
+
+
+def order_numbers(warehouse: Path) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return dict(
+            con.execute(
+                "select distinct order_id, order_number from intermediate.int_order_lines_current"
+            ).fetchall()
+        )
 
 
 def published_rows(reports_dir: Path) -> dict[str, list]:
@@ -125,6 +153,7 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     assert not was_incremental(first)
 
     first_build, _ = publication(tmp_path / "r1")
+    first_numbers = order_numbers(warehouse)
 
     (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
     daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
@@ -134,6 +163,14 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r3", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
+    # The day's orders, the re-sent and the moved ones among them, took numbers after the first
+    # build's; the other orders kept theirs.
+    daily_numbers = order_numbers(warehouse)
+    days_orders = {"R-001", "A-003", "N-001", "N-002"}
+    assert min(daily_numbers[order] for order in days_orders) > max(first_numbers.values())
+    assert {o: n for o, n in daily_numbers.items() if o not in days_orders} == {
+        o: n for o, n in first_numbers.items() if o not in days_orders
+    }
     # The published file was updated, not written again: the rows of the customers the day
     # touched, C03, C04, C11 and C99, were replaced (5 rows before, 7 after: C03 gains I1, C04
     # gains I3 with A-003, C11's re-sent order lists I3 instead of I1 and I2, C99 is new).
@@ -413,6 +450,39 @@ def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
+
+
+def test_order_lines_stored_without_order_numbers_are_numbered_again(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    """An earlier version stored the order lines without their order numbers, and recorded its
+    builds without a storage layout: the next build recomputes everything, so that every line
+    has its order's number, and gives the reports from scratch."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table intermediate.int_order_lines_current drop column order_number")
+        (changed,) = con.execute(
+            """
+            update intermediate.int_extract_files_built
+            set business_settings = replace(business_settings, ', "storage_layout": 2', '')
+            where business_settings like '%"storage_layout": 2%'
+            """
+        ).fetchone()
+        assert changed > 0
+
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert not was_incremental(daily)
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from intermediate.int_order_lines_current where order_number is null"
+        ).fetchone() == (0,)
 
 
 def test_a_warehouse_with_the_customer_item_history_in_one_table_is_taken_up(

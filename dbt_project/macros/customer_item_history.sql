@@ -45,16 +45,18 @@ visible_lines as (
 ),
 
 order_facts as (
+    -- By order number, which identifies an order among the lines as its id does, from a small
+    -- integer column rather than the ids' text (int_order_lines_current).
     select
-        order_id,
+        order_number,
         {{ order_facts_from_lines() }}
     from visible_lines
-    group by order_id
+    group by order_number
 ),
 
 orders as (
     select
-        order_facts.order_id,
+        order_facts.order_number,
         customers.customer_id,
         order_facts.customer_key,
         order_facts.order_date,
@@ -63,24 +65,25 @@ orders as (
     inner join customers on order_facts.customer_key = customers.customer_key
 ),
 
-{{ customer_item_rows_sql() }}
+{{ customer_item_rows_sql('order_number') }}
 {%- endmacro %}
 
 
-{#- The end of both: the rows, from the CTEs `visible_lines` (order lines) and `orders` (order_id,
-    customer_id, customer_key, order_date, is_purchase). -#}
-{% macro customer_item_rows_sql() -%}
+{#- The end of both: the rows, from the CTEs `visible_lines` (order lines) and `orders` (customer_id,
+    customer_key, order_date, is_purchase, and `order_column`, which identifies the order in both:
+    `order_id`, or the lines' `order_number`). -#}
+{% macro customer_item_rows_sql(order_column='order_id') -%}
 order_items as (
     -- One row per order and item (an order may list an item on several lines), so that
     -- purchases are counted per order without a distinct count per customer and item. The
     -- customer comes from the order: a text column of the lines fewer to read.
     select
-        order_id,
+        {{ order_column }},
         item_id,
         sum(quantity) as quantity,
         sum(amount) as amount
     from visible_lines
-    group by order_id, item_id
+    group by {{ order_column }}, item_id
 )
 
 select
@@ -93,7 +96,7 @@ select
     sum(order_items.quantity) as total_quantity,
     sum(order_items.amount) as net_revenue
 from order_items
-inner join orders on order_items.order_id = orders.order_id
+inner join orders on order_items.{{ order_column }} = orders.{{ order_column }}
 group by orders.customer_id, orders.customer_key, order_items.item_id
 {%- endmacro %}
 

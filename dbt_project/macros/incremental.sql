@@ -68,13 +68,30 @@
 {%- endmacro %}
 
 {#- The settings the incremental models apply, as text: a build with other settings than the
-    previous one recomputes everything. -#}
+    previous one recomputes everything. So does a build on a warehouse whose tables an earlier
+    version laid out otherwise (`storage_layout`, raised when a stored column is added that
+    every row must hold: 2, the order lines' `order_number`). -#}
 {% macro incremental_business_settings() -%}
     {{ return(tojson({
         'purchase_order_types': var('purchase_order_types'),
         'recent_revenue_window_days': var('recent_revenue_window_days'),
         'call_list_items': var('call_list_items'),
+        'storage_layout': 2,
     }, sort_keys=true)) }}
+{%- endmacro %}
+
+{#- For int_order_lines_current: the highest order number its rows hold, as a SQL expression
+    (0 when it has none, or no such column yet: a warehouse laid out before recomputes every
+    order, see `storage_layout` above). -#}
+{% macro last_stored_order_number() -%}
+    {%- if not is_incremental() -%}
+        {{ return('0') }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- if 'order_number' not in columns -%}
+        {{ return('0') }}
+    {%- endif -%}
+    {{ return('(select coalesce(max(order_number), 0) from ' ~ this ~ ')') }}
 {%- endmacro %}
 
 {#- The relation `identifier` in the schema of the model being built, as the warehouse holds it

@@ -32,6 +32,18 @@ current_versions as (
         max(source_file) as source_file
     from order_lines
     group by order_id
+),
+
+numbered_versions as (
+    -- Each order's number, after those of the orders stored already: a daily build groups its
+    -- customers' lines, scattered over the whole history, by this number rather than by the
+    -- order's id, whose text costs more to read (macros/customer_item_history.sql). Numbers
+    -- only grow, so an order written again takes a new one, and no two stored orders share one.
+    select
+        order_id,
+        source_file,
+        {{ last_stored_order_number() }} + row_number() over () as order_number
+    from current_versions
 )
 
 select
@@ -45,9 +57,10 @@ select
     order_lines.amount,
     order_lines.order_type,
     order_lines.source_file,
-    order_lines.source_line
+    order_lines.source_line,
+    numbered_versions.order_number
 from order_lines
-inner join current_versions
+inner join numbered_versions
     on
-        order_lines.order_id = current_versions.order_id
-        and order_lines.source_file = current_versions.source_file
+        order_lines.order_id = numbered_versions.order_id
+        and order_lines.source_file = numbered_versions.source_file

@@ -24,6 +24,11 @@ DBT_ASSETS_NAME = "dbt_models"
 # retried this many times, this far apart: the whole build again, which is idempotent.
 LOCK_RETRIES = 3
 LOCK_RETRY_SECONDS = 30
+# DuckDB may run out of memory under DUCKDB_MEMORY_LIMIT when the models that need most of it
+# run at once (seen once in a dozen full builds of 30M order lines at 2 GiB, where they spill to
+# disk otherwise): the step is retried once. Out of memory again, it fails, saying what to raise.
+MEMORY_RETRIES = 1
+MEMORY_RETRY_SECONDS = 5
 
 
 class ReportDateConfig(Config):
@@ -60,6 +65,11 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
 # SQL, dbt's parse state): the latest are kept for looking into a run, the rest removed, so that
 # a daily schedule does not fill the disk.
 DBT_RUN_FOLDERS_KEPT = 30
+
+
+def is_out_of_memory_error(error: BaseException) -> bool:
+    """True for DuckDB's "Out of Memory Error", as dbt reports a model that hit it."""
+    return "out of memory error" in str(error).lower()
 
 
 def forget_old_dbt_runs(target_dir: Path, keep: int = DBT_RUN_FOLDERS_KEPT) -> None:
@@ -109,12 +119,27 @@ def dbt_models(
             yield from invocation.stream()
         forget_old_dbt_runs(Path(invocation.target_path).parent)
     except DagsterDbtCliRuntimeError as error:
-        if not is_lock_error(error):
-            raise
-        context.log.warning(
-            f"dbt could not lock the warehouse {warehouse.database}: another process took it. "
-            f"Retrying the step in {LOCK_RETRY_SECONDS} s."
-        )
-        raise RetryRequested(
-            max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS
-        ) from error
+        if is_lock_error(error):
+            context.log.warning(
+                f"dbt could not lock the warehouse {warehouse.database}: another process took "
+                f"it. Retrying the step in {LOCK_RETRY_SECONDS} s."
+            )
+            raise RetryRequested(
+                max_retries=LOCK_RETRIES, seconds_to_wait=LOCK_RETRY_SECONDS
+            ) from error
+        if is_out_of_memory_error(error):
+            limit = settings.duckdb_memory_limit()
+            if context.retry_number < MEMORY_RETRIES:
+                context.log.warning(
+                    f"DuckDB ran out of memory under its limit of {limit} "
+                    f"(DUCKDB_MEMORY_LIMIT). Retrying the step in {MEMORY_RETRY_SECONDS} s."
+                )
+                raise RetryRequested(
+                    max_retries=MEMORY_RETRIES, seconds_to_wait=MEMORY_RETRY_SECONDS
+                ) from error
+            raise RuntimeError(
+                f"DuckDB ran out of memory under its limit of {limit}, twice: raise "
+                "DUCKDB_MEMORY_LIMIT (past it DuckDB spills to disk, but not every operation "
+                f"can).\n{error}"
+            ) from error
+        raise

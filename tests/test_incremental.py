@@ -427,6 +427,19 @@ def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day
     assert table_rows(warehouse) == table_rows(scratch)
 
 
+def assert_the_next_day_is_rebuilt_whole(first_day_raw: Path, warehouse: Path, tmp_path: Path):
+    """The next day's run on `warehouse` recomputes everything, and gives the tables of a build
+    from scratch."""
+    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert not was_incremental(daily)
+
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
+    assert table_rows(warehouse) == table_rows(scratch)
+
+
 def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
     dbt_manifest, first_day_raw, tmp_path
 ):
@@ -442,14 +455,7 @@ def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
         ):
             con.execute(f"alter table intermediate.{table} drop column {column}")
 
-    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
-    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
-    assert daily.result.success
-    assert not was_incremental(daily)
-
-    scratch = tmp_path / "scratch.duckdb"
-    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
-    assert table_rows(warehouse) == table_rows(scratch)
+    assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)
 
 
 def test_order_lines_stored_without_order_numbers_are_numbered_again(
@@ -471,14 +477,7 @@ def test_order_lines_stored_without_order_numbers_are_numbered_again(
         ).fetchone()
         assert changed > 0
 
-    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
-    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
-    assert daily.result.success
-    assert not was_incremental(daily)
-
-    scratch = tmp_path / "scratch.duckdb"
-    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
-    assert table_rows(warehouse) == table_rows(scratch)
+    assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
             "select count(*) from intermediate.int_order_lines_current where order_number is null"

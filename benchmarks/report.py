@@ -26,9 +26,9 @@ def _label(lines: int) -> str:
 
 def _short_history_pair(sizes: list[dict]) -> tuple[dict, dict] | None:
     """The largest data set measured with a shorter history, and with its whole history."""
-    for short in sizes:
+    for short in (s for s in sizes if "short_history_of" in s):
         for whole in sizes:
-            if short.get("short_history_of") == whole.get("label") and "label" in whole:
+            if whole.get("label") == short["short_history_of"]:
                 return short, whole
     return None
 

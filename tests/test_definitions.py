@@ -223,6 +223,7 @@ def test_only_the_latest_dbt_run_folders_are_kept(tmp_path):
 def test_duckdb_is_held_to_3_gib_unless_told_otherwise(monkeypatch, tmp_path):
     """The pipeline's connections and dbt's get the same limit: 3 GiB by default (which keeps a
     run at 30M order lines under 4 GiB), else DUCKDB_MEMORY_LIMIT."""
+    from dagster_project import settings
     from dagster_project.dbt_project import dbt_profile_env
     from dagster_project.defs.warehouse import warehouse_resource
 
@@ -235,3 +236,6 @@ def test_duckdb_is_held_to_3_gib_unless_told_otherwise(monkeypatch, tmp_path):
         assert dbt_profile_env(tmp_path / "warehouse.duckdb")["DUCKDB_MEMORY_LIMIT"] == (
             value or "3GiB"
         )
+    # dbt run by hand, without the pipeline's environment, falls back to the same default.
+    profile = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text()
+    assert f"env_var('DUCKDB_MEMORY_LIMIT', '{settings.DEFAULT_DUCKDB_MEMORY_LIMIT}')" in profile

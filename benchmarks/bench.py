@@ -78,7 +78,10 @@ print(json.dumps({
 RUN_BASELINE = """
 import string, sys, duckdb
 database, script, raw_dir, as_of_date, memory_limit = sys.argv[1:]
-sql = string.Template(open(script).read()).substitute(raw_dir=raw_dir, as_of_date=as_of_date)
+# The folder goes into SQL string literals: its quotes are doubled.
+sql = string.Template(open(script).read()).substitute(
+    raw_dir=raw_dir.replace("'", "''"), as_of_date=as_of_date
+)
 con = duckdb.connect(database)
 if memory_limit:
     con.execute(f"set memory_limit = '{memory_limit}'")
@@ -300,9 +303,11 @@ def differences(warehouse: Path, baseline: Path) -> dict[str, int]:
     """Rows in one report and not in the other, per report (0 and 0: the same reports)."""
     import duckdb
 
+    from dagster_project.reports_database import sql_path
+
     with duckdb.connect() as con:
-        con.execute(f"attach '{warehouse}' as pipeline (read_only)")
-        con.execute(f"attach '{baseline}' as baseline (read_only)")
+        con.execute(f"attach {sql_path(warehouse)} as pipeline (read_only)")
+        con.execute(f"attach {sql_path(baseline)} as baseline (read_only)")
         out = {}
         for table, columns in COMPARED_COLUMNS.items():
             (count,) = con.execute(

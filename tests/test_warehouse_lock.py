@@ -102,14 +102,6 @@ def test_the_dbt_step_is_retried_when_another_process_takes_the_warehouse(
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(hand_built_run.warehouse, warehouse)
-    # dbt gives up on the held file at once here (the shipped profile waits about 30 s first).
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shipped = (Path(dbt_project.project_dir) / "profiles.yml").read_text()
-    assert "connect_attempts: 5" in shipped
-    (profiles / "profiles.yml").write_text(
-        shipped.replace("connect_attempts: 5", "connect_attempts: 1")
-    )
     monkeypatch.setattr(dbt_models_module, "LOCK_RETRY_SECONDS", 1)
 
     result = materialize(
@@ -118,7 +110,7 @@ def test_the_dbt_step_is_retried_when_another_process_takes_the_warehouse(
             "warehouse": WarehouseTakenAfterTheWait(
                 database=str(warehouse), scratch_dir=str(tmp_path)
             ),
-            "dbt": InstalledDbtCliResource(project_dir=dbt_project, profiles_dir=str(profiles)),
+            "dbt": InstalledDbtCliResource(project_dir=dbt_project),
         },
         run_config={"ops": {"dbt_models": {"config": {"as_of_date": "2024-06-30"}}}},
     )

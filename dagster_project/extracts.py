@@ -23,9 +23,11 @@ import csv
 import dataclasses
 import datetime as dt
 import fnmatch
+import gzip
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +38,8 @@ import duckdb
 
 ORDER_TYPES = ("invoice", "sales_receipt", "credit_memo", "refund", "void")
 BILLING_CYCLES = ("weekly", "monthly", "quarterly", "annual")
-EXTRACT_SUFFIXES = (".csv", ".parquet")
+# What the loader reads; a `.csv.gz` is a CSV file, decompressed as it is read.
+EXTRACT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 RAW_SCHEMA = "raw"
 # How many offending rows one error message lists before it says "and N more".
 MAX_EXAMPLES = 5
@@ -284,6 +287,8 @@ class LoadResult:
     loaded: tuple[FileLoad, ...]  # the new or changed files this load read
     unchanged: tuple[str, ...]  # files already loaded with the same content
     missing: tuple[str, ...]  # files loaded before that are gone from the folder
+    # Everything else in the folder, which the load leaves aside: (name, why)
+    not_loaded: tuple[tuple[str, str], ...] = ()
 
     @property
     def rows_per_file(self) -> dict[str, int]:
@@ -306,14 +311,59 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def list_extract_files(folder: Path) -> list[Path]:
-    """The entity's extract files in name order: the order in which later versions win."""
+def _exact_path_sql(path: Path) -> str:
+    """`path` as a DuckDB string literal that names this one file and no other.
+
+    DuckDB's readers take every path as a glob pattern: a file named `items_*.parquet` would
+    read every items file. Each of `*`, `?` and `[` is written as a class of one character
+    (`[*]`), which matches only itself.
+    """
+    return _literal(re.sub(r"([*?\[])", r"[\1]", str(path)))
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.lower().endswith((".csv", ".csv.gz"))
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """What an entity's folder holds: its extract files, its mapping file, and every other
+    entry, which the load leaves aside, each with the reason."""
+
+    files: tuple[Path, ...] = ()  # in name order: the order in which later versions win
+    mapping_file: Path | None = None
+    not_loaded: tuple[tuple[str, str], ...] = ()  # (name, why it is not loaded)
+
+
+def _why_not_an_extract(path: Path) -> str | None:
+    """Why the loader leaves this entry of an entity's folder aside; None for an extract file."""
+    if path.name.startswith("."):
+        # macOS leaves `._<name>` files beside copies, and `.DS_Store`: never extracts.
+        return "a hidden file, its name starting with a dot"
+    if path.is_symlink() and not path.exists():
+        return f"a link to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return "a folder: only the files directly in the entity's folder are read"
+    if not path.is_file():
+        return "not a regular file"
+    if not path.name.lower().endswith(EXTRACT_SUFFIXES):
+        return "not a " + ", ".join(EXTRACT_SUFFIXES[:-1]) + f" or {EXTRACT_SUFFIXES[-1]} file"
+    return None
+
+
+def list_extract_files(folder: Path) -> FolderListing:
+    """The entity's folder as the loader reads it (and the sensor watches it)."""
     if not folder.is_dir():
-        return []
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTRACT_SUFFIXES),
-        key=lambda p: p.name,
-    )
+        return FolderListing()
+    files, not_loaded, mapping_file = [], [], None
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name == MAPPING_FILE_NAME and path.is_file():
+            mapping_file = path
+        elif (why := _why_not_an_extract(path)) is not None:
+            not_loaded.append((path.name, why))
+        else:
+            files.append(path)
+    return FolderListing(tuple(files), mapping_file, tuple(not_loaded))
 
 
 def create_raw_table_sql(entity: Entity, table: str) -> str:
@@ -392,6 +442,13 @@ def mapping_for(mappings: Sequence[SourceMapping], file_name: str) -> SourceMapp
     return SourceMapping(files="*", columns={}, values={})
 
 
+def _open_csv(path: Path, mode: str = "rt", **text_options):
+    """Opens a CSV file, decompressing a `.csv.gz` as it is read."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, mode, **text_options)
+    return path.open(mode, **text_options)
+
+
 def _scan_csv(path: Path) -> int:
     """Checks that a CSV file is UTF-8 and returns its number of lines, in one pass over its bytes.
 
@@ -399,8 +456,8 @@ def _scan_csv(path: Path) -> int:
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, newlines, last_byte = 0, 0, b"\n"
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
+    with _open_csv(path, "rb") as handle:
+        while chunk := _read_chunk(handle, path):
             pending = len(decoder.getstate()[0])
             try:
                 decoder.decode(chunk)
@@ -422,10 +479,17 @@ def _scan_csv(path: Path) -> int:
     return newlines + (0 if last_byte == b"\n" else 1)
 
 
+def _read_chunk(handle, path: Path) -> bytes:
+    try:
+        return handle.read(1 << 20)
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise ExtractError(f"{path}: is not a valid gzip file ({error})") from error
+
+
 def _read_csv_header(path: Path, skip_lines: int = 0) -> list[str]:
     """The header row of a CSV file, as written (a UTF-8 byte order mark is dropped)."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _open_csv(path, encoding="utf-8-sig", newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
             header = next(csv.reader(handle), None)
@@ -443,7 +507,7 @@ def _csv_records(path: Path, skip_lines: int = 0) -> list[tuple[int, list[str]]]
     """
     records = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _open_csv(path, encoding="utf-8-sig", newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
             reader = csv.reader(handle, strict=True)
@@ -489,7 +553,7 @@ def _read_file_as_text(
     marker or a title for a header and drop rows without a word. Records with the wrong number
     of fields are set aside (DuckDB's rejects) and returned as malformed, with their lines.
     """
-    is_csv = path.suffix.lower() == ".csv"
+    is_csv = _is_csv(path)
     try:
         if is_csv:
             line_count = _scan_csv(path)
@@ -499,17 +563,19 @@ def _read_file_as_text(
             # Checked before the rows are read: a title line or another delimiter shows here.
             header_for = _map_headers(entity, path, headers, columns, mapping)
             types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
+            compression = "gzip" if path.name.lower().endswith(".gz") else "none"
             con.execute("drop table if exists _csv_rejects")
             con.execute("drop table if exists _csv_reject_scans")
             source = (
-                f"read_csv({_literal(str(path))}, header = true, auto_detect = false, "
+                f"read_csv({_exact_path_sql(path)}, header = true, auto_detect = false, "
                 f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
                 f"comment = '', skip = {skip}, strict_mode = true, encoding = 'utf-8', "
+                f"compression = '{compression}', "
                 "store_rejects = true, "
                 "rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
             )
         else:
-            source = f"read_parquet({_literal(str(path))})"
+            source = f"read_parquet({_exact_path_sql(path)})"
         con.execute(
             f"create or replace temp table {scratch} as select *, null::integer as _line "
             f"from {source}"
@@ -926,10 +992,14 @@ def load_entity(
     settings = settings or LoadSettings()
     loaded_at = loaded_at or dt.datetime.now(dt.UTC)
     folder = raw_data_dir / entity.name
-    files = list_extract_files(folder)
+    listing = list_extract_files(folder)
+    files = listing.files
     if entity.required_folder and not files:
         raise ExtractError(
-            f"{folder}: no {entity.name} extracts found (expected .csv or .parquet files)"
+            f"{folder}: no {entity.name} extracts found (expected "
+            + ", ".join(EXTRACT_SUFFIXES[:-1])
+            + f" or {EXTRACT_SUFFIXES[-1]} files)"
+            + "".join(f"; not loaded: {name}, {why}" for name, why in listing.not_loaded)
         )
     mappings = read_mappings(entity, folder)
     ensure_raw_tables(con, entity)
@@ -992,6 +1062,7 @@ def load_entity(
         loaded=tuple(loaded),
         unchanged=tuple(unchanged),
         missing=tuple(missing),
+        not_loaded=listing.not_loaded,
     )
 
 

@@ -7,6 +7,7 @@ limit itself has tests of its own with the default settings.
 """
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import os
@@ -230,6 +231,7 @@ def test_csv_and_parquet_in_one_folder_load_together_in_file_name_order(con, raw
         ),
         unchanged=(),
         missing=(),
+        not_loaded=(("notes.txt", "not a .csv, .csv.gz or .parquet file"),),
     )
     assert result.row_count == 4
     assert result.rows_per_file == {"a.parquet": 1, "b.csv": 1, "c.csv": 2}
@@ -573,15 +575,90 @@ def test_two_parquet_columns_mapping_onto_one_name_are_rejected(con, raw_dir):
 def test_missing_orders_folder_is_an_error(con, raw_dir):
     raw_dir.mkdir()
     assert load_error(con, raw_dir) == (
-        f"{raw_dir / 'orders'}: no orders extracts found (expected .csv or .parquet files)"
+        f"{raw_dir / 'orders'}: no orders extracts found (expected .csv, .csv.gz or .parquet files)"
     )
 
 
 def test_orders_folder_without_extract_files_is_an_error(con, raw_dir):
     write_csv(raw_dir / "orders" / "README.txt", "extracts go here")
     assert load_error(con, raw_dir) == (
-        f"{raw_dir / 'orders'}: no orders extracts found (expected .csv or .parquet files)"
+        f"{raw_dir / 'orders'}: no orders extracts found (expected .csv, .csv.gz or .parquet "
+        "files); not loaded: README.txt, not a .csv, .csv.gz or .parquet file"
     )
+
+
+def test_a_csv_gz_loads_and_every_other_entry_is_named_with_why_it_is_not_loaded(con, raw_dir):
+    folder = raw_dir / "orders"
+    write_csv(folder / "a.csv", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    with gzip.open(folder / "b.csv.gz", "wt", encoding="utf-8", newline="") as handle:
+        handle.write(f"{HEADER}\nB1,2024-03-02,C1,I1,1,5,,\n\nB2,2024-03-02,C1,I1,2,7,,\n")
+    write_csv(folder / "older" / "c.csv", HEADER, "C1,2024-03-03,C1,I1,1,5,,")
+    write_csv(folder / "notes.txt", "not an extract")
+    (folder / "d.csv").symlink_to(folder / "gone.csv")
+    # What macOS leaves beside files copied from it: binary, not CSV.
+    (folder / "._a.csv").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+
+    result = load(con, raw_dir)
+
+    assert result.files == ("a.csv", "b.csv.gz")
+    assert result.loaded == (FileLoad("a.csv", 1, 1, 0), FileLoad("b.csv.gz", 2, 2, 0))
+    assert result.not_loaded == (
+        (".DS_Store", "a hidden file, its name starting with a dot"),
+        ("._a.csv", "a hidden file, its name starting with a dot"),
+        ("d.csv", f"a link to {folder / 'gone.csv'}, which does not exist"),
+        ("notes.txt", "not a .csv, .csv.gz or .parquet file"),
+        ("older", "a folder: only the files directly in the entity's folder are read"),
+    )
+    assert orders(con, "order_id, quantity, _source_file, _source_line") == [
+        ("A1", Decimal("1"), "a.csv", 2),
+        ("B1", Decimal("1"), "b.csv.gz", 2),
+        ("B2", Decimal("2"), "b.csv.gz", 4),
+    ]
+
+
+def test_a_file_that_is_not_gzip_named_csv_gz_is_an_error(con, raw_dir):
+    path = write_csv(raw_dir / "orders" / "a.csv.gz", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
+    assert load_error(con, raw_dir) == (
+        f"{path}: is not a valid gzip file (Not a gzipped file (b'or'))"
+    )
+
+
+ROWS_OF = {
+    "orders": lambda key: f"O{key},2024-03-01,C1,I1,1,5,,",
+    "customers": lambda key: f"C{key},Customer {key},,,,",
+    "items": lambda key: f"I{key},Item {key},",
+}
+HEADER_OF = {
+    "orders": HEADER,
+    "customers": "customer_id,customer_name,email,sales_rep,segment,billing_cycle",
+    "items": "item_id,item_name,category",
+}
+
+
+@pytest.mark.parametrize("extension", ["csv", "parquet"])
+@pytest.mark.parametrize("entity", ["orders", "customers", "items"])
+def test_a_file_name_is_never_read_as_a_pattern(con, raw_dir, entity, extension):
+    """Names with `*`, `?`, `[` and `{` beside the files they would match as patterns: each
+    file loads its own rows, and only those."""
+    names = [f"{entity}_*", f"{entity}_?", f"{entity}_[ab]", f"{entity}_{{a,b}}", f"{entity}_a"]
+    for rows, stem in enumerate(names, start=1):
+        lines = [ROWS_OF[entity](f"{rows}-{n}") for n in range(rows)]
+        path = write_csv(raw_dir / entity / f"{stem}.csv", HEADER_OF[entity], *lines)
+        if extension == "parquet":
+            con.execute(
+                f"copy (from read_csv('{path}', all_varchar = true)) "
+                f"to '{path.with_suffix('.parquet')}' (format parquet)"
+            )
+            path.unlink()
+
+    result = load(con, raw_dir, entity)
+
+    assert sorted((f.source_file, f.rows_read, f.rows_loaded) for f in result.loaded) == sorted(
+        (f"{stem}.{extension}", rows, rows) for rows, stem in enumerate(names, start=1)
+    )
+    (loaded,) = con.execute(f"select count(*) from raw.{entity}").fetchone()
+    assert loaded == 1 + 2 + 3 + 4 + 5
 
 
 @pytest.mark.parametrize(

@@ -172,6 +172,11 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                     f"{entity.name}: {len(result.missing)} file(s) loaded before are gone from "
                     f"{raw_data_dir / entity.name}; their rows stay: {', '.join(result.missing)}"
                 )
+            if result.not_loaded:
+                context.log.warning(
+                    f"{entity.name}: not loaded from {raw_data_dir / entity.name}: "
+                    + "; ".join(f"{name} ({why})" for name, why in result.not_loaded)
+                )
             (total_rows,) = con.execute(f"select count(*) from {entity.table}").fetchone()
             yield MaterializeResult(
                 asset_key=key,
@@ -183,6 +188,7 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                     "files_read": len(result.loaded),
                     "files_unchanged": len(result.unchanged),
                     "files_missing": MV.json(list(result.missing)),
+                    "files_not_loaded": MV.json(dict(result.not_loaded)),
                     "rows_loaded": result.row_count,
                     "rows_quarantined": result.quarantined_count,
                     "quarantined_by_rule": MV.json(quarantine_counts(con, entity)),

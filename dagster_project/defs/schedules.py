@@ -77,9 +77,8 @@ def extract_listing() -> dict[str, list[int]]:
     raw_data_dir = settings.raw_data_dir()
     listing = {}
     for entity in ENTITIES.values():
-        folder = raw_data_dir / entity.name
-        paths = list_extract_files(folder) + sorted(folder.glob("_mapping.toml"))
-        for path in paths:
+        folder = list_extract_files(raw_data_dir / entity.name)
+        for path in (*folder.files, *filter(None, [folder.mapping_file])):
             stat = path.stat()
             listing[f"{entity.name}/{path.name}"] = [stat.st_size, stat.st_mtime_ns]
     return listing

@@ -57,11 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         help="YYYY-MM-DD; default: the AS_OF_DATE environment variable, else today",
     )
     args = parser.parse_args(argv)
-    as_of_date = (
-        settings.parse_as_of_date(args.as_of_date, "--as-of-date")
-        if args.as_of_date
-        else settings.default_as_of_date()
-    ).isoformat()
+    try:
+        as_of_date = (
+            settings.parse_as_of_date(args.as_of_date, "--as-of-date")
+            if args.as_of_date
+            else settings.default_as_of_date()
+        ).isoformat()
+    except ValueError as error:
+        # The message names the setting and the format to write: a traceback would bury it.
+        print(error, file=sys.stderr)
+        return 2
 
     # The definitions are built from the dbt manifest, so it must exist before they load.
     from dagster_project.dbt_project import prepare_manifest

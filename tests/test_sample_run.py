@@ -2,7 +2,12 @@
 reports from it and prints the summary a newcomer sees."""
 
 import filecmp
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from dagster_project import sample_data, settings
 from dagster_project.run import main
@@ -89,3 +94,22 @@ def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(
         "expected a date such as 2024-03-01 (or a timestamp whose date part counts)\n"
     )
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    ("environment", "arguments", "message"),
+    [
+        ({"AS_OF_DATE": "garbage"}, [], "AS_OF_DATE: 'garbage'"),
+        ({}, ["--as-of-date", "2026-02-30"], "--as-of-date: '2026-02-30'"),
+    ],
+)
+def test_a_bad_as_of_date_prints_what_to_write_and_nothing_else(environment, arguments, message):
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster_project.run", *arguments],
+        env=os.environ | environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr == f"{message} is not a date; expected YYYY-MM-DD, e.g. 2026-11-20\n"

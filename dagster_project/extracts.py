@@ -399,8 +399,14 @@ class SourceMapping:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
+# The keys a `[[source]]` of a mapping file may have (docs/extract-mapping.md).
+SOURCE_KEYS = ("files", "skip_lines", "date_format", "columns", "values")
+
+
 def read_mappings(entity: Entity, folder: Path) -> list[SourceMapping]:
-    """The mappings of `folder/_mapping.toml`, checked against the contract; none without it."""
+    """The mappings of `folder/_mapping.toml`, checked against its schema and the contract;
+    none without it. Any mistake, a misspelt key included, is an error naming the file and the
+    key: a mapping silently ignored would load the files wrongly."""
     path = folder / MAPPING_FILE_NAME
     if not path.is_file():
         return []
@@ -408,29 +414,110 @@ def read_mappings(entity: Entity, folder: Path) -> list[SourceMapping]:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ExtractError(f"{path}: is not a valid TOML mapping file: {error}") from error
-    known = {column.name for column in entity.columns}
-    mappings = []
-    for number, source in enumerate(document.get("source", []), start=1):
-        where = f"{path}, [[source]] number {number}"
-        unknown = sorted((set(source.get("columns", {})) | set(source.get("values", {}))) - known)
-        if unknown or not isinstance(source.get("files"), str):
-            problem = (
-                f"maps unknown column(s) {', '.join(unknown)}; the {entity.name} columns are "
-                + ", ".join(column.name for column in entity.columns)
-                if unknown
-                else 'needs files = "<glob of file names>"'
-            )
-            raise ExtractError(f"{where}: {problem}")
-        mappings.append(
-            SourceMapping(
-                files=source["files"],
-                columns=dict(source.get("columns", {})),
-                values={name: dict(v) for name, v in source.get("values", {}).items()},
-                date_format=source.get("date_format"),
-                skip_lines=int(source.get("skip_lines", 0)),
-            )
+    unknown = sorted(set(document) - {"source"})
+    if unknown:
+        raise ExtractError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; a mapping file holds [[source]] "
+            "tables only (see docs/extract-mapping.md)"
         )
-    return mappings
+    sources = document.get("source", [])
+    if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+        raise ExtractError(
+            f"{path}: source must be written [[source]] (with double brackets), one table per "
+            "kind of export (see docs/extract-mapping.md)"
+        )
+    return [
+        _source_mapping(entity, f"{path}, [[source]] number {number}", source)
+        for number, source in enumerate(sources, start=1)
+    ]
+
+
+def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
+    """One `[[source]]` table, checked key by key; `where` names it in errors."""
+    unknown = sorted(set(source) - set(SOURCE_KEYS))
+    if unknown:
+        raise ExtractError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; the keys of a [[source]] are "
+            + ", ".join(SOURCE_KEYS)
+        )
+    files = source.get("files")
+    if not isinstance(files, str) or not files.strip():
+        raise ExtractError(f'{where}: needs files = "<glob of file names>"')
+    skip_lines = source.get("skip_lines", 0)
+    if not isinstance(skip_lines, int) or isinstance(skip_lines, bool) or skip_lines < 0:
+        raise ExtractError(
+            f"{where}: skip_lines = {skip_lines!r}: expected a whole number of lines above the "
+            "header row, 0 or more, written without quotes (skip_lines = 4)"
+        )
+    date_format = source.get("date_format")
+    if date_format is not None:
+        _check_date_format(where, date_format)
+    columns = _table_of(where, source, "columns")
+    values = _table_of(where, source, "values")
+    known = {column.name for column in entity.columns}
+    unknown = sorted((set(columns) | set(values)) - known)
+    if unknown:
+        raise ExtractError(
+            f"{where}: maps unknown column(s) {', '.join(unknown)}; the {entity.name} columns "
+            "are " + ", ".join(column.name for column in entity.columns)
+        )
+    for name, header in columns.items():
+        if not isinstance(header, str) or not header.strip():
+            raise ExtractError(
+                f"{where}: columns.{name} = {header!r}: expected the file's header, in quotes "
+                f'({name} = "Header in the file")'
+            )
+    for name in values:
+        replacements = _table_of(where, values, name, f"values.{name}")
+        allowed = entity.column(name).allowed
+        for theirs, ours in replacements.items():
+            if not isinstance(ours, str) or (allowed and ours not in allowed):
+                expected = "one of " + ", ".join(allowed) if allowed else "a value in quotes"
+                raise ExtractError(
+                    f"{where}: values.{name}: {theirs!r} = {ours!r}: expected {expected}"
+                )
+    return SourceMapping(
+        files=files,
+        columns=dict(columns),
+        values={name: dict(replacements) for name, replacements in values.items()},
+        date_format=date_format,
+        skip_lines=skip_lines,
+    )
+
+
+def _table_of(where: str, table: dict, key: str, name: str | None = None) -> dict:
+    """`table[key]`, which must be a TOML table (`[source.<key>]`); empty when absent."""
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ExtractError(
+            f"{where}: {name or key} = {value!r}: expected a table, written "
+            f'[source.{name or key}] followed by lines of name = "value"'
+        )
+    return value
+
+
+def _check_date_format(where: str, date_format: object) -> None:
+    """A date format DuckDB's strptime accepts, with a day, a month and a year in it."""
+    problem = None
+    if not isinstance(date_format, str):
+        problem = "it is not text in quotes"
+    elif not re.search(r"%[Yy]", date_format):
+        problem = "it has no year (%Y, or %y for two digits)"
+    elif not re.search(r"%-?j", date_format) and not (
+        re.search(r"%-?[mbB]", date_format) and re.search(r"%-?[de]", date_format)
+    ):
+        problem = "it has no month and day (%m, or %b for the month's name, and %d)"
+    else:
+        with duckdb.connect() as con:
+            try:
+                con.execute("select try_strptime('', ?)", [date_format])
+            except duckdb.Error as error:
+                problem = " ".join(str(error).split())
+    if problem:
+        raise ExtractError(
+            f"{where}: date_format = {date_format!r} cannot read dates: {problem}; write it with "
+            'strptime codes, such as "%d.%m.%Y" or "%m/%d/%Y %H:%M"'
+        )
 
 
 def mapping_for(mappings: Sequence[SourceMapping], file_name: str) -> SourceMapping:

@@ -116,3 +116,92 @@ def test_a_mapped_header_missing_from_the_file_is_named_both_ways(tmp_path):
         "Transaction Type, Num, Customer, Product/Service, Memo/Description, Quantity, "
         "Sales Price, Amount)"
     )
+
+
+SOURCE_KEYS = "files, skip_lines, date_format, columns, values"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            "skip_lines = 4",
+            'skip_lines = "four"',
+            ", [[source]] number 1: skip_lines = 'four': expected a whole number of lines above "
+            "the header row, 0 or more, written without quotes (skip_lines = 4)",
+        ),
+        (
+            'order_id = "Num"',
+            "order_id = 3",
+            ", [[source]] number 1: columns.order_id = 3: expected the file's header, in quotes "
+            '(order_id = "Header in the file")',
+        ),
+        (
+            "\n[[source]]\n",
+            "\n[source]\n",
+            ": source must be written [[source]] (with double brackets), one table per kind of "
+            "export (see docs/extract-mapping.md)",
+        ),
+        (
+            "\n[[source]]\n",
+            "\n[[sources]]\n",
+            ": unknown key(s) sources; a mapping file holds [[source]] tables only (see "
+            "docs/extract-mapping.md)",
+        ),
+        (
+            "date_format =",
+            "date_fromat =",
+            f", [[source]] number 1: unknown key(s) date_fromat; the keys of a [[source]] are "
+            f"{SOURCE_KEYS}",
+        ),
+        (
+            'date_format = "%m/%d/%Y"',
+            'date_format = "%m/%d/%Y %Q"',
+            ", [[source]] number 1: date_format = '%m/%d/%Y %Q' cannot read dates: Invalid Input "
+            "Error: Failed to parse format specifier %m/%d/%Y %Q: Unrecognized format for "
+            'strftime/strptime: %Q; write it with strptime codes, such as "%d.%m.%Y" or '
+            '"%m/%d/%Y %H:%M"',
+        ),
+        (
+            'date_format = "%m/%d/%Y"',
+            'date_format = "mm/dd/yyyy"',
+            ", [[source]] number 1: date_format = 'mm/dd/yyyy' cannot read dates: it has no year "
+            '(%Y, or %y for two digits); write it with strptime codes, such as "%d.%m.%Y" or '
+            '"%m/%d/%Y %H:%M"',
+        ),
+        (
+            '"Invoice" = "invoice"',
+            '"Invoice" = "invoices"',
+            ", [[source]] number 1: values.order_type: 'Invoice' = 'invoices': expected one of "
+            "invoice, sales_receipt, credit_memo, refund, void",
+        ),
+        (
+            "[source.values.order_type]",
+            '[source.values]\norder_type = "invoice"\n[source.values.item_id]',
+            ", [[source]] number 1: values.order_type = 'invoice': expected a table, written "
+            '[source.values.order_type] followed by lines of name = "value"',
+        ),
+    ],
+    ids=[
+        "skip_lines_as_text",
+        "header_as_number",
+        "single_brackets",
+        "misspelt_table",
+        "misspelt_key",
+        "unknown_date_code",
+        "date_format_without_codes",
+        "value_outside_the_contract",
+        "values_not_a_table",
+    ],
+)
+def test_a_mapping_file_breaking_its_schema_is_an_error_naming_the_file_and_the_key(
+    tmp_path, old, new, problem
+):
+    raw = copy_example(tmp_path)
+    mapping = raw / "orders" / "_mapping.toml"
+    text = mapping.read_text()
+    assert old in text
+    mapping.write_text(text.replace(old, new, 1))
+    with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
+        load_orders(con, raw)
+    assert str(raised.value) == f"{mapping}{problem}"

@@ -19,6 +19,7 @@ A file-level problem (a missing column, an unreadable file, too many bad rows) r
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -28,8 +29,9 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -536,13 +538,14 @@ def _open_csv(path: Path, mode: str = "rt", **text_options):
     return path.open(mode, **text_options)
 
 
-def _scan_csv(path: Path) -> int:
-    """Checks that a CSV file is UTF-8 and returns its number of lines, in one pass over its bytes.
+def _scan_csv(path: Path) -> tuple[int, bool]:
+    """Checks that a CSV file is UTF-8 and returns its number of lines, and whether its lines
+    end now in CRLF and now in LF, in one pass over its bytes.
 
     The error names the byte offset of the first byte that is not UTF-8.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, newlines, last_byte = 0, 0, b"\n"
+    offset, newlines, crlf_newlines, last_byte = 0, 0, 0, b"\n"
     with _open_csv(path, "rb") as handle:
         while chunk := _read_chunk(handle, path):
             pending = len(decoder.getstate()[0])
@@ -555,6 +558,7 @@ def _scan_csv(path: Path) -> int:
                 ) from error
             offset += len(chunk)
             newlines += chunk.count(b"\n")
+            crlf_newlines += chunk.count(b"\r\n") + (last_byte + chunk[:1] == b"\r\n")
             last_byte = chunk[-1:]
     try:
         decoder.decode(b"", final=True)
@@ -563,7 +567,35 @@ def _scan_csv(path: Path) -> int:
             f"{path}: is not UTF-8: byte offset {offset - len(decoder.getstate()[0])} "
             f"({error.reason})"
         ) from error
-    return newlines + (0 if last_byte == b"\n" else 1)
+    lines = newlines + (0 if last_byte == b"\n" else 1)
+    return lines, 0 < crlf_newlines < newlines
+
+
+@contextlib.contextmanager
+def _with_one_line_ending(path: Path, mixed_line_endings: bool) -> Iterator[Path]:
+    """The CSV file for DuckDB to read: `path` itself, or, when its lines end now in CRLF and
+    now in LF (files pieced together on two systems), a copy of it with LF throughout, the same
+    lines in the same places and every quoted value as it was. DuckDB's strict parser stops
+    where the line ending changes."""
+    if not mixed_line_endings:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="extract-") as folder:
+        copy = Path(folder) / "lf.csv"
+        with _open_csv(path, "rb") as source, copy.open("wb") as target:
+            carried = b""  # a CR at the end of a chunk, whose LF may start the next
+            quoted = False  # within a quoted value, where a CRLF is part of the value
+            while chunk := _read_chunk(source, path):
+                chunk = carried + chunk
+                carried = chunk[-1:] if chunk.endswith(b"\r") else b""
+                # Between two quote characters the state flips (a doubled quote flips twice).
+                for index, part in enumerate(chunk[: len(chunk) - len(carried)].split(b'"')):
+                    if index:
+                        target.write(b'"')
+                        quoted = not quoted
+                    target.write(part if quoted else part.replace(b"\r\n", b"\n"))
+            target.write(carried)
+        yield copy
 
 
 def _read_chunk(handle, path: Path) -> bytes:
@@ -641,36 +673,37 @@ def _read_file_as_text(
     of fields are set aside (DuckDB's rejects) and returned as malformed, with their lines.
     """
     is_csv = _is_csv(path)
-    try:
-        if is_csv:
-            line_count = _scan_csv(path)
-            skip = mapping.skip_lines
-            headers = _read_csv_header(path, skip)
-            columns = [f"c{i}" for i in range(len(headers))]
-            # Checked before the rows are read: a title line or another delimiter shows here.
-            header_for = _map_headers(entity, path, headers, columns, mapping)
-            types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
-            compression = "gzip" if path.name.lower().endswith(".gz") else "none"
-            con.execute("drop table if exists _csv_rejects")
-            con.execute("drop table if exists _csv_reject_scans")
-            source = (
-                f"read_csv({_exact_path_sql(path)}, header = true, auto_detect = false, "
-                f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
-                f"comment = '', skip = {skip}, strict_mode = true, encoding = 'utf-8', "
-                f"compression = '{compression}', "
-                "store_rejects = true, "
-                "rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
+    with contextlib.ExitStack() as cleanup:
+        try:
+            if is_csv:
+                line_count, mixed_line_endings = _scan_csv(path)
+                skip = mapping.skip_lines
+                headers = _read_csv_header(path, skip)
+                columns = [f"c{i}" for i in range(len(headers))]
+                # Checked before the rows are read: a title line or another delimiter shows here.
+                header_for = _map_headers(entity, path, headers, columns, mapping)
+                types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
+                readable = cleanup.enter_context(_with_one_line_ending(path, mixed_line_endings))
+                compression = "gzip" if readable.name.lower().endswith(".gz") else "none"
+                con.execute("drop table if exists _csv_rejects")
+                con.execute("drop table if exists _csv_reject_scans")
+                source = (
+                    f"read_csv({_exact_path_sql(readable)}, header = true, auto_detect = false, "
+                    f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
+                    f"comment = '', skip = {skip}, strict_mode = true, encoding = 'utf-8', "
+                    f"compression = '{compression}', store_rejects = true, "
+                    "rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
+                )
+            else:
+                source = f"read_parquet({_exact_path_sql(path)})"
+            con.execute(
+                f"create or replace temp table {scratch} as select *, null::integer as _line "
+                f"from {source}"
             )
-        else:
-            source = f"read_parquet({_exact_path_sql(path)})"
-        con.execute(
-            f"create or replace temp table {scratch} as select *, null::integer as _line "
-            f"from {source}"
-        )
-    except duckdb.Error as error:
-        kind = "CSV" if is_csv else "Parquet"
-        message = " ".join(str(error).split("\n\n")[0].split())
-        raise ExtractError(f"{path}: cannot be read as {kind}: {message}") from error
+        except duckdb.Error as error:
+            kind = "CSV" if is_csv else "Parquet"
+            message = " ".join(str(error).split("\n\n")[0].split())
+            raise ExtractError(f"{path}: cannot be read as {kind}: {message}") from error
 
     (accepted,) = con.execute(f"select count(*) from {scratch}").fetchone()
     if not is_csv:

@@ -24,6 +24,8 @@ from dagster_project.extracts import (
     LoadResult,
     LoadSettings,
     load_entity,
+    _scan_csv,
+    _with_one_line_ending,
     quarantine_counts,
     reconcile,
 )
@@ -1315,3 +1317,46 @@ def test_the_raw_tables_declare_required_and_lineage_columns_not_null(con, raw_d
         "order_id", "order_date", "customer_id", "item_id", "quantity", "amount",
         "_source_file", "_source_line", "_loaded_at",
     }  # fmt: skip
+
+
+def test_a_csv_whose_line_endings_change_half_way_loads_with_its_lines(con, raw_dir):
+    path = raw_dir / "orders" / "a.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        f"{HEADER}\r\n".encode()
+        + b"A1,2024-03-01,C1,I1,1,5,,\r\n"
+        + b"A2,2024-03-01,C1,I1,2,5,,\r\n"
+        + b"\n"
+        + b"A3,2024-03-01,C1,I1,3,5,,\n"
+        + b"A4,2024-03-01,C1\n"
+        + b'A5,2024-03-01,C1,"I\r\n5",4,5,,\n'
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.csv", 5, 4, 1),)
+    assert orders(con, "order_id, item_id, quantity, _source_line") == [
+        ("A1", "I1", Decimal("1"), 2),
+        ("A2", "I1", Decimal("2"), 3),
+        ("A3", "I1", Decimal("3"), 5),
+        ("A5", "I\r\n5", Decimal("4"), 7),
+    ]
+    assert [row[2:5] for row in quarantined(con)] == [
+        (6, '["A4", "2024-03-01", "C1"]', "wrong_field_count")
+    ]
+
+
+def test_the_copy_with_one_line_ending_keeps_a_crlf_split_by_a_megabyte_boundary_whole(raw_dir):
+    """The copy DuckDB reads of a file whose line endings change is written a megabyte at a
+    time: a CRLF across two megabytes is one line ending, a CRLF in quotes part of a value."""
+    first = f"{HEADER}\r\n".encode()
+    # The second record's CR is the last byte of the first megabyte, its LF the first of the next.
+    padding = (1 << 20) - len(first) - len(b"A1,2024-03-01,C1,,1,5,,\r")
+    lines = first + f"A1,2024-03-01,C1,{'I' * padding},1,5,,\r\n".encode()
+    assert lines[(1 << 20) - 1 : (1 << 20) + 1] == b"\r\n"
+    path = raw_dir / "orders" / "a.csv.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(lines + b'A2,2024-03-01,C1,"I\r\n2",1,5,,\n'))
+    assert _scan_csv(path) == (4, True)
+    with _with_one_line_ending(path, True) as copy:
+        assert copy.read_bytes() == (
+            lines.replace(b"\r\n", b"\n") + b'A2,2024-03-01,C1,"I\r\n2",1,5,,\n'
+        )

@@ -23,9 +23,9 @@ from dagster_project.extracts import (
     FileLoad,
     LoadResult,
     LoadSettings,
-    load_entity,
     _scan_csv,
     _with_one_line_ending,
+    load_entity,
     quarantine_counts,
     reconcile,
 )

@@ -76,7 +76,12 @@ class PipelineRun:
 
 
 def run_pipeline(
-    raw_dir: Path, warehouse: Path, reports_dir: Path, as_of_date: dt.date, selection=None
+    raw_dir: Path,
+    warehouse: Path,
+    reports_dir: Path,
+    as_of_date: dt.date,
+    selection=None,
+    raise_on_error: bool = True,
 ) -> PipelineRun:
     """Every asset materialized by the run the daily schedule asks for on `as_of_date` (or only
     those of `selection`, an asset selection, as a person may choose in the Dagster UI)."""
@@ -111,6 +116,7 @@ def run_pipeline(
             run_config=request.run_config,
             tags=request.tags,
             instance=instance,
+            raise_on_error=raise_on_error,
         )
     return PipelineRun(warehouse=warehouse, reports_dir=reports_dir, result=result)
 

@@ -74,11 +74,20 @@ def _orders_arriving_check(con, key: AssetKey) -> AssetCheckResult:
 def _reconciliation_check(con, entity, key: AssetKey) -> AssetCheckResult:
     per_file = reconcile(con, entity)
     unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]
+    names = ", ".join(f"'{row[0]}'" for row in unbalanced)
     return AssetCheckResult(
         asset_key=key,
         check_name=RECONCILIATION_CHECK,
         passed=not unbalanced,
         severity=AssetCheckSeverity.ERROR,
+        # The loads never leave a file half-written: rows went missing or were doubled in the
+        # warehouse after their load. Loading the files again puts back exactly what they hold.
+        description=None
+        if not unbalanced
+        else f"{entity.table} and the quarantine do not hold the rows read from {names}: the "
+        "warehouse was changed after their load. To load them again, run "
+        f"`delete from {LOAD_LEDGER_TABLE} where entity = '{entity.name}' and source_file in "
+        f"({names})` on the warehouse, then the pipeline.",
         metadata={
             "files": len(per_file),
             "unbalanced_files": len(unbalanced),

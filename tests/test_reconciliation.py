@@ -1,0 +1,75 @@
+"""The blocking check `every_row_accounted_for` stops the run when the warehouse no longer holds
+every row read from a file: rows deleted from a raw table after their load, or doubled."""
+
+import datetime as dt
+import shutil
+
+import duckdb
+
+from tests.conftest import HAND_BUILT_AS_OF, run_pipeline
+
+
+def test_rows_lost_or_doubled_after_their_load_fail_the_check_and_stop_the_run(
+    hand_built_raw_dir, tmp_path, dbt_manifest
+):
+    raw_dir = tmp_path / "raw"
+    shutil.copytree(hand_built_raw_dir, raw_dir)
+    warehouse, reports_dir = tmp_path / "warehouse.duckdb", tmp_path / "reports"
+    assert run_pipeline(raw_dir, warehouse, reports_dir, HAND_BUILT_AS_OF).result.success
+    published = {path.name: path.read_bytes() for path in reports_dir.iterdir() if path.is_file()}
+
+    # Between runs, one order line disappears from the warehouse and one customer row is doubled
+    # (a hand-made repair gone wrong); no extract file changes, so the next load reads nothing.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "delete from raw.orders where _source_file = 'orders_2024-05-31.csv' "
+            "and _source_line = 3"
+        )
+        con.execute(
+            "insert into raw.customers select * from raw.customers "
+            "where _source_file = 'customers_2024-06-30.csv' and _source_line = 2"
+        )
+
+    next_day = HAND_BUILT_AS_OF + dt.timedelta(days=1)
+    run = run_pipeline(raw_dir, warehouse, reports_dir, next_day, raise_on_error=False)
+
+    assert not run.result.success
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): c
+        for c in run.result.get_asset_check_evaluations()
+    }
+    orders = checks[("raw/orders", "every_row_accounted_for")]
+    customers = checks[("raw/customers", "every_row_accounted_for")]
+    items = checks[("raw/items", "every_row_accounted_for")]
+    assert (orders.passed, customers.passed, items.passed) == (False, False, True)
+    assert orders.metadata["per_file"].value == (
+        "| file | rows read | loaded | quarantined |\n|---|---|---|---|\n"
+        "| orders_2024-05-31.csv | 12 | 11 | 0 |"
+    )
+    assert customers.metadata["per_file"].value == (
+        "| file | rows read | loaded | quarantined |\n|---|---|---|---|\n"
+        "| customers_2024-06-30.csv | 11 | 12 | 0 |"
+    )
+    # Nothing downstream ran: no dbt model was built and the published files are as they were.
+    assert sorted({e.asset_key.path[0] for e in run.result.get_asset_materialization_events()}) == [
+        "raw"
+    ]
+    assert {
+        path.name: path.read_bytes() for path in reports_dir.iterdir() if path.is_file()
+    } == published
+
+    # What the check says to do loads the files again, and the run goes through.
+    assert orders.description == (
+        "raw.orders and the quarantine do not hold the rows read from 'orders_2024-05-31.csv': "
+        "the warehouse was changed after their load. To load them again, run `delete from "
+        "raw.load_ledger where entity = 'orders' and source_file in ('orders_2024-05-31.csv')` "
+        "on the warehouse, then the pipeline."
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        for check in (orders, customers):
+            con.execute(check.description.split("`")[1])
+    again = run_pipeline(raw_dir, warehouse, reports_dir, next_day)
+    assert again.result.success
+    fresh = run_pipeline(raw_dir, tmp_path / "fresh.duckdb", tmp_path / "fresh_reports", next_day)
+    query = "select * from reports.customer_activity_report order by all"
+    assert again.query(query) == fresh.query(query)

@@ -602,7 +602,10 @@ def _read_chunk(handle, path: Path) -> bytes:
     try:
         return handle.read(1 << 20)
     except (gzip.BadGzipFile, EOFError) as error:
-        raise ExtractError(f"{path}: is not a valid gzip file ({error})") from error
+        raise ExtractError(
+            f"{path}: is not a valid gzip file ({error}); compress it with gzip, or name it "
+            ".csv if it is plain text"
+        ) from error
 
 
 def _read_csv_header(path: Path, skip_lines: int = 0) -> list[str]:

@@ -622,7 +622,8 @@ def test_a_csv_gz_loads_and_every_other_entry_is_named_with_why_it_is_not_loaded
 def test_a_file_that_is_not_gzip_named_csv_gz_is_an_error(con, raw_dir):
     path = write_csv(raw_dir / "orders" / "a.csv.gz", HEADER, "A1,2024-03-01,C1,I1,1,5,,")
     assert load_error(con, raw_dir) == (
-        f"{path}: is not a valid gzip file (Not a gzipped file (b'or'))"
+        f"{path}: is not a valid gzip file (Not a gzipped file (b'or')); compress it with "
+        "gzip, or name it .csv if it is plain text"
     )
 
 

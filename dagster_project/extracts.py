@@ -229,12 +229,14 @@ create table if not exists {LOAD_LEDGER_TABLE} (
 @dataclass(frozen=True)
 class LoadSettings:
     """How a load reads and judges rows. Environment: QUARANTINE_MAX_SHARE,
-    FUTURE_ORDER_TOLERANCE_DAYS, BUSINESS_TIMEZONE."""
+    FUTURE_ORDER_TOLERANCE_DAYS, EARLIEST_ORDER_DATE, BUSINESS_TIMEZONE."""
 
     # A file whose share of quarantined rows is above this fails and loads nothing.
     max_quarantine_share: float = 0.01
     # An order dated more than this many days after the load date is quarantined.
     future_order_tolerance_days: int = 1
+    # An order dated before this is quarantined: a placeholder such as 0001-01-01, not a sale.
+    earliest_order_date: dt.date = dt.date(1900, 1, 1)
     # The business's time zone (IANA name): timestamps with an offset count on its local date.
     timezone: str = "UTC"
 
@@ -262,8 +264,19 @@ class LoadSettings:
                 os.environ.get("FUTURE_ORDER_TOLERANCE_DAYS", "").strip()
                 or defaults.future_order_tolerance_days
             ),
+            earliest_order_date=_date_from_env("EARLIEST_ORDER_DATE", defaults.earliest_order_date),
             timezone=os.environ.get("BUSINESS_TIMEZONE", "").strip() or defaults.timezone,
         )
+
+
+def _date_from_env(name: str, default: dt.date) -> dt.date:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a date written YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True)
@@ -682,6 +695,18 @@ def _problems_sql(
                 f"{{'rule': 'order_date_in_future', 'message': 'column order_date: ' || "
                 f"{order_date}::varchar || ' is after {latest}, the load date {load_date} plus "
                 f"{settings.future_order_tolerance_days} day(s) of tolerance'}}",
+            )
+        )
+        # Shown as written: DuckDB writes year 0 as 0001-01-01 (BC).
+        order_date_text = _text_column(entity.column("order_date"))
+        earliest = settings.earliest_order_date
+        checks.append(
+            (
+                f"{order_date} < date '{earliest}'",
+                f"{{'rule': 'order_date_too_early', 'message': 'column order_date: ' || "
+                f"{_literal(chr(39))} || {order_date_text} || {_literal(chr(39))} || "
+                f"' is before {earliest}, the earliest order date allowed "
+                "(EARLIEST_ORDER_DATE)'}",
             )
         )
     checks.append(

@@ -1,10 +1,13 @@
 """The smallest extract folders a new user starts with: orders alone, a master without the other,
-customers who never ordered, an empty item master, masters dated after the as-of date. Each
-must publish every output, and `reports.duckdb` must open in the DuckDB of BI drivers."""
+customers who never ordered, an empty item master, masters dated after the as-of date; and the
+largest amounts the contract allows. Each must publish every output, and `reports.duckdb` must
+open in the DuckDB of BI drivers."""
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.conftest import run_pipeline
@@ -101,4 +104,46 @@ def test_minimal_extracts_publish_every_report(case, dbt_manifest, tmp_path):
         )
         == customer_items
     )
+    assert_bi_tools_read_the_reports(run)
+
+
+# The largest amount and quantity a line may hold (DECIMAL(18, 4)), twice for one customer.
+LARGEST_LINES = """order_id,order_date,customer_id,item_id,quantity,amount
+O1,2024-01-01,BIG,I1,99999999999999.9999,99999999999999.9999
+O2,2024-01-02,BIG,I1,99999999999999.9999,99999999999999.9999
+O3,2024-06-01,C1,I1,1,10.00
+"""
+
+
+def test_sums_of_the_largest_lines_do_not_overflow(dbt_manifest, tmp_path):
+    write_extracts(tmp_path / "raw", {"orders/orders_2024-06-01.csv": LARGEST_LINES})
+    run = run_pipeline(tmp_path / "raw", tmp_path / "warehouse.duckdb", tmp_path / "reports", AS_OF)
+
+    assert run.result.success
+    total = Decimal("199999999999999.9998")
+    in_cents = Decimal("200000000000000.00")
+    customer_revenue = (
+        "select customer_id, lifetime_net_revenue, revenue_last_365_days, activity_status "
+        "from {} order by customer_id"
+    )
+    expected_customers = [
+        ("BIG", in_cents, in_cents, "inactive"),
+        ("C1", Decimal("10.00"), Decimal("10.00"), "active"),
+    ]
+    assert run.query(customer_revenue.format("reports.customer_activity_report")) == (
+        expected_customers
+    )
+    parquet = run.reports_dir / "customer_activity_report.parquet"
+    assert (
+        duckdb.sql(customer_revenue.format(f"read_parquet('{parquet}')")).fetchall()
+        == expected_customers
+    )
+    assert run.query(
+        "select customer_id, item_id, total_quantity, net_revenue "
+        "from reports.customer_item_activity_report order by customer_id"
+    ) == [("BIG", "I1", total, in_cents), ("C1", "I1", Decimal("1.0000"), Decimal("10.00"))]
+    call_list = (run.reports_dir / "inactive_customers.csv").read_text().splitlines()
+    assert call_list[1:] == [
+        "2024-06-30,BIG,,,,,,2024-01-02,180,2024-04-02,200000000000000.00,200000000000000.00,I1"
+    ]
     assert_bi_tools_read_the_reports(run)

@@ -101,6 +101,18 @@ OUTCOMES = {
             for line, date in [(3, "0001-01-01"), (4, "0000-01-01"), (5, "1899-12-31")]
         ],
     ),
+    "order_naming_two_customers.csv": Loaded(
+        [ONE],
+        [
+            (
+                line,
+                "order_names_two_customers",
+                "order 2 names 2 customers in order_naming_two_customers.csv: C1, C2 (every line "
+                "of an order must name one customer; all its lines are quarantined)",
+            )
+            for line in (3, 4)
+        ],
+    ),
     "duplicate_identical_lines.csv": Loaded(
         [ONE, ("1", "2024-03-01", 4)], [(3, "duplicate_line", "the same values as line 2")]
     ),
@@ -247,3 +259,28 @@ def test_the_earliest_order_date_is_configurable(tmp_path, monkeypatch):
     with pytest.raises(ValueError) as raised:
         LoadSettings.from_env()
     assert str(raised.value) == "EARLIEST_ORDER_DATE: '1.1.2000' is not a date written YYYY-MM-DD"
+
+
+def test_an_order_naming_two_customers_does_not_count_towards_the_quarantine_share(tmp_path):
+    """It says that one order is wrong, not that the file was misread: the rest loads whatever
+    the share of the order's lines."""
+    path = tmp_path / "orders" / "orders.csv"
+    path.parent.mkdir()
+    path.write_text(
+        "order_id,order_date,customer_id,item_id,quantity,amount\n"
+        "1,2024-03-01,C1,I1,1,5\n"
+        "2,2024-03-01,C1,I1,1,5\n"
+        "2,2024-03-01,C2,I1,1,5\n"
+        "3,2024-03-01,C3,I1,1,x\n"
+    )
+    with duckdb.connect() as con:
+        # One line of four counts (25%): the order's two lines do not.
+        load_entity(con, ENTITIES["orders"], tmp_path, LOADED_AT, LoadSettings(0.25))
+        assert reconcile(con, ENTITIES["orders"]) == [("orders.csv", 4, 1, 3)]
+        assert con.execute(
+            "select source_line, rule from raw.rejected_rows order by source_line"
+        ).fetchall() == [
+            (3, "order_names_two_customers"),
+            (4, "order_names_two_customers"),
+            (5, "invalid_number"),
+        ]

@@ -43,6 +43,10 @@ BILLING_CYCLES = ("weekly", "monthly", "quarterly", "annual")
 # What the loader reads; a `.csv.gz` is a CSV file, decompressed as it is read.
 EXTRACT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 RAW_SCHEMA = "raw"
+# An order whose lines in one file name more than one customer: every line of it is quarantined.
+# The rule does not count towards QUARANTINE_MAX_SHARE: it says one order is wrong, not that the
+# file was misread.
+TWO_CUSTOMERS_RULE = "order_names_two_customers"
 # How many offending rows one error message lists before it says "and N more".
 MAX_EXAMPLES = 5
 
@@ -199,6 +203,7 @@ LINEAGE_COLUMNS = (
 
 REJECTED_ROWS_TABLE = f"{RAW_SCHEMA}.rejected_rows"
 LOAD_LEDGER_TABLE = f"{RAW_SCHEMA}.load_ledger"
+RULES_CHECKED_TABLE = f"{RAW_SCHEMA}.rules_checked"
 
 BOOKKEEPING_DDL = f"""
 create schema if not exists {RAW_SCHEMA};
@@ -228,18 +233,27 @@ create table if not exists {LOAD_LEDGER_TABLE} (
     missing_since timestamp with time zone,  -- set while the file is gone from the folder
     primary key (entity, source_file)
 );
+create table if not exists {RULES_CHECKED_TABLE} (
+    entity varchar not null,
+    rule varchar not null,       -- a rule added after rows were loaded, once those rows have
+                                 -- been checked by it too
+    checked_at timestamp with time zone not null,
+    primary key (entity, rule)
+);
 """
 
 
 @dataclass(frozen=True)
 class LoadSettings:
     """How a load reads and judges rows. Environment: QUARANTINE_MAX_SHARE,
-    FUTURE_ORDER_TOLERANCE_DAYS, BUSINESS_TIMEZONE."""
+    FUTURE_ORDER_TOLERANCE_DAYS, EARLIEST_ORDER_DATE, BUSINESS_TIMEZONE."""
 
     # A file whose share of quarantined rows is above this fails and loads nothing.
     max_quarantine_share: float = 0.01
     # An order dated more than this many days after the load date is quarantined.
     future_order_tolerance_days: int = 1
+    # An order dated before this is quarantined: a placeholder such as 0001-01-01, not a sale.
+    earliest_order_date: dt.date = dt.date(1900, 1, 1)
     # The business's time zone (IANA name): timestamps with an offset count on its local date.
     timezone: str = "UTC"
 
@@ -267,8 +281,19 @@ class LoadSettings:
                 os.environ.get("FUTURE_ORDER_TOLERANCE_DAYS", "").strip()
                 or defaults.future_order_tolerance_days
             ),
+            earliest_order_date=_date_from_env("EARLIEST_ORDER_DATE", defaults.earliest_order_date),
             timezone=os.environ.get("BUSINESS_TIMEZONE", "").strip() or defaults.timezone,
         )
+
+
+def _date_from_env(name: str, default: dt.date) -> dt.date:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a date written YYYY-MM-DD") from None
 
 
 @dataclass(frozen=True)
@@ -832,13 +857,14 @@ def _values_sql(entity: Entity, read: _FileRead, settings: LoadSettings) -> str:
 
 
 def _problems_sql(
-    entity: Entity, read: _FileRead, load_date: dt.date, settings: LoadSettings
+    entity: Entity, read: _FileRead, load_date: dt.date, settings: LoadSettings, file_name: str
 ) -> str:
     """SQL for the list of problems of one row: structs of (rule, message); NULL when clean.
 
     Works on a relation with each column's text `t_<name>` and typed value `v_<name>` (each
-    computed once per row), `_line` and `_first_line_like_this`, the first line of the file with
-    the same values (NULL when there is none).
+    computed once per row), `_line`, `_first_line_like_this`, the first line of the file with
+    the same values (NULL when there is none), and `_customers_of_order`, the customers named by
+    the row's order in the file when there are several (NULL otherwise).
     """
     checks = []  # (condition, problem)
     for column in entity.columns:
@@ -871,6 +897,28 @@ def _problems_sql(
                 f"{{'rule': 'order_date_in_future', 'message': 'column order_date: ' || "
                 f"{order_date}::varchar || ' is after {latest}, the load date {load_date} plus "
                 f"{settings.future_order_tolerance_days} day(s) of tolerance'}}",
+            )
+        )
+        # Shown as written: DuckDB writes year 0 as 0001-01-01 (BC).
+        order_date_text = _text_column(entity.column("order_date"))
+        earliest = settings.earliest_order_date
+        checks.append(
+            (
+                f"{order_date} < date '{earliest}'",
+                f"{{'rule': 'order_date_too_early', 'message': 'column order_date: ' || "
+                f"{_literal(chr(39))} || {order_date_text} || {_literal(chr(39))} || "
+                f"' is before {earliest}, the earliest order date allowed "
+                "(EARLIEST_ORDER_DATE)'}",
+            )
+        )
+    if entity.name == "orders":
+        message = _two_customers_message_sql(
+            _text_column(entity.column("order_id")), _literal(file_name), "_customers_of_order"
+        )
+        checks.append(
+            (
+                "_customers_of_order is not null",
+                f"{{'rule': '{TWO_CUSTOMERS_RULE}', 'message': {message}}}",
             )
         )
     checks.append(
@@ -933,6 +981,112 @@ def _repeated_lines_sql(read: _FileRead, scratch: str) -> str:
     """
 
 
+def _two_customers_message_sql(order_id: str, source_file: str, customers: str) -> str:
+    return (
+        f"'order ' || {order_id} || ' names ' || len({customers}) || ' customers in ' || "
+        f"{source_file} || ': ' || array_to_string({customers}, ', ') || "
+        "' (every line of an order must name one customer; all its lines are quarantined)'"
+    )
+
+
+def _quarantine_loaded_orders_naming_two_customers(
+    con: duckdb.DuckDBPyConnection, checked_at: dt.datetime
+) -> int:
+    """Moves to quarantine the lines of orders that name two customers in one file among the
+    rows loaded before the rule existed (their dbt build stopped on them, every day): the rows
+    and the ledger become what loading the files now gives, vanished files included. Done once
+    per warehouse (`raw.rules_checked` records it); returns the lines moved."""
+    orders = ENTITIES["orders"]
+    (checked,) = con.execute(
+        f"select count(*) from {RULES_CHECKED_TABLE} where entity = ? and rule = ?",
+        [orders.name, TWO_CUSTOMERS_RULE],
+    ).fetchone()
+    if checked:
+        return 0
+    raw_record = (
+        "json_object("
+        + ", ".join(f"{_literal(c.name)}, line.{_quote(c.name)}" for c in orders.columns)
+        + ")::varchar"
+    )
+    checked_at_sql = f"{_literal(checked_at.isoformat())}::timestamptz"
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"""
+            create or replace temp table _two_customers_loaded as
+            select _source_file, order_id, list_sort(list(distinct customer_id)) as customers
+            from {orders.table}
+            group by _source_file, order_id
+            having count(distinct customer_id) > 1
+            """
+        )
+        (moved,) = con.execute(
+            f"""
+            insert into {REJECTED_ROWS_TABLE}
+            select 'orders', line._source_file, line._source_line, {raw_record},
+                   '{TWO_CUSTOMERS_RULE}',
+                   {_two_customers_message_sql("line.order_id", "line._source_file", "customers")},
+                   {checked_at_sql}
+            from {orders.table} as line
+            join _two_customers_loaded using (_source_file, order_id)
+            """
+        ).fetchone()
+        con.execute(
+            f"""
+            update {LOAD_LEDGER_TABLE} as ledger
+            set rows_loaded = ledger.rows_loaded - moved.lines,
+                rows_quarantined = ledger.rows_quarantined + moved.lines
+            from (
+                select _source_file as source_file, count(*) as lines
+                from {orders.table} join _two_customers_loaded using (_source_file, order_id)
+                group by _source_file
+            ) as moved
+            where ledger.entity = 'orders' and ledger.source_file = moved.source_file
+            """
+        )
+        con.execute(
+            f"""
+            delete from {orders.table} as line using _two_customers_loaded as bad
+            where line._source_file = bad._source_file and line.order_id = bad.order_id
+            """
+        )
+        con.execute(
+            f"insert into {RULES_CHECKED_TABLE} values (?, ?, {checked_at_sql})",
+            [orders.name, TWO_CUSTOMERS_RULE],
+        )
+        con.execute("drop table _two_customers_loaded")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return moved
+
+
+def _lines_of_orders_naming_two_customers_sql(entity: Entity, read: _FileRead, scratch: str) -> str:
+    """(`_line`, `_customers_of_order`) of each line of an order whose lines in the file name
+    more than one customer (the sorted list of them); nothing for other entities."""
+    if entity.name != "orders":
+        return "select null::bigint as _line, null::varchar[] as _customers_of_order where false"
+    order_id = _text_sql(entity.column("order_id"), read)
+    customer_id = _text_sql(entity.column("customer_id"), read)
+    return f"""
+        with lines as (
+            select {read.line_sql} as _line, {order_id} as order_id,
+                   {customer_id} as customer_id
+            from {scratch}
+        ),
+        orders_naming_two_customers as (
+            select order_id, list_sort(list(distinct customer_id)) as customers
+            from lines
+            where order_id is not null and customer_id is not null
+            group by order_id
+            having count(distinct customer_id) > 1
+        )
+        select lines._line, orders_naming_two_customers.customers as _customers_of_order
+        from lines join orders_naming_two_customers using (order_id)
+    """
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -958,7 +1112,7 @@ def _load_file(
         )
     finally:
         # Whatever happened, the file's working tables go.
-        for working_table in ("_reading", "_repeated", "_checked"):
+        for working_table in ("_reading", "_repeated", "_two_customers", "_checked"):
             con.execute(f"drop table if exists {working_table}_{entity.name}")
 
 
@@ -975,8 +1129,14 @@ def _check_and_write_file(
     transaction."""
     scratch, checked = f"_reading_{entity.name}", f"_checked_{entity.name}"
     repeated = f"_repeated_{entity.name}"
+    two_customers = f"_two_customers_{entity.name}"
     read = _read_file_as_text(con, entity, path, scratch, mapping)
     con.execute(f"create or replace temp table {repeated} as {_repeated_lines_sql(read, scratch)}")
+    con.execute(
+        f"create or replace temp table {two_customers} as "
+        f"{_lines_of_orders_naming_two_customers_sql(entity, read, scratch)}"
+    )
+    problems = _problems_sql(entity, read, settings.local_date(loaded_at), settings, path.name)
     # Each value is trimmed once and parsed once: the checks and the typed row share them.
     con.execute(
         f"""
@@ -985,21 +1145,28 @@ def _check_and_write_file(
             select {read.line_sql} as _line, {_texts_sql(entity, read)} from {scratch}
         ),
         parsed as (
-            select texts.*, {_values_sql(entity, read, settings)}, _first_line_like_this
-            from texts left join {repeated} using (_line)
+            select texts.*, {_values_sql(entity, read, settings)}, _first_line_like_this,
+                   _customers_of_order
+            from texts left join {repeated} using (_line) left join {two_customers} using (_line)
         )
         select
             _line,
             {_typed_values_sql(entity, read)},
-            {_problems_sql(entity, read, settings.local_date(loaded_at), settings)} as _problems
+            {problems} as _problems
         from parsed
         """
     )
-    (bad_rows,) = con.execute(
-        f"select count(*) from {checked} where _problems is not null"
+    (bad_rows, bad_rows_of_the_share) = con.execute(
+        f"""
+        select count(*), count(*) filter (
+            where len(list_filter(_problems, lambda p: p.rule <> '{TWO_CUSTOMERS_RULE}')) > 0
+        )
+        from {checked} where _problems is not null
+        """
     ).fetchone()
     quarantined = bad_rows + len(read.malformed)
-    if read.records_read and quarantined / read.records_read > settings.max_quarantine_share:
+    share_quarantined = bad_rows_of_the_share + len(read.malformed)
+    if read.records_read and share_quarantined / read.records_read > settings.max_quarantine_share:
         examples = con.execute(
             f"""
             select _line, list_transform(_problems, lambda p: p.message) from {checked}
@@ -1011,8 +1178,8 @@ def _check_and_write_file(
             + [(line, message) for line, _, message in read.malformed]
         )[:MAX_EXAMPLES]
         raise ExtractError(
-            f"{path}: {quarantined} of {read.records_read} rows break the contract "
-            f"({quarantined / read.records_read:.1%}), more than the "
+            f"{path}: {share_quarantined} of {read.records_read} rows break the contract "
+            f"({share_quarantined / read.records_read:.1%}), more than the "
             f"{settings.max_quarantine_share:.1%} allowed (QUARANTINE_MAX_SHARE); nothing of "
             "this file was loaded. First problems:\n"
             + "\n".join(f"{path}, line {line}, {message}" for line, message in examples)
@@ -1126,6 +1293,8 @@ def load_entity(
         )
     mappings = read_mappings(entity, folder)
     ensure_raw_tables(con, entity)
+    if entity.name == "orders":
+        _quarantine_loaded_orders_naming_two_customers(con, loaded_at)
     ledger = {
         row[0]: row[1:]
         for row in con.execute(

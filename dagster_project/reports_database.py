@@ -217,9 +217,11 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
     it as it is), the publication's record and the views."""
     # The item master changes seldom, and rewriting it costs a fifth of a day's publication at
     # 100,000 items: the file records a fingerprint of the rows it holds (their count and the
-    # XOR of their hashes, which also changes with the columns).
+    # XOR of their hashes, which also changes with the columns). An empty item master has one
+    # too (the XOR of no hashes is NULL): a fingerprint is never NULL, which stands for a file
+    # that holds no item master yet.
     (fingerprint,) = con.execute(
-        f"select count(*) || ':' || bit_xor(hash(item)) from {ITEM_MASTER} as item"
+        f"select count(*) || ':' || coalesce(bit_xor(hash(item)), 0) from {ITEM_MASTER} as item"
     ).fetchone()
     try:
         (held,) = con.execute(

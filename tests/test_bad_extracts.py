@@ -21,6 +21,7 @@ LOADED_AT = dt.datetime(2024, 7, 1, 6, 0, tzinfo=dt.UTC)
 DATE = "expected a date such as 2024-03-01 (or a timestamp whose date part counts)"
 NUMBER = "expected a number with at most 4 decimals, such as 12.50 or -3"
 ORDER_TYPES = "expected one of invoice, sales_receipt, credit_memo, refund, void"
+EARLIEST = "is before 1900-01-01, the earliest order date allowed (EARLIEST_ORDER_DATE)"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,25 @@ OUTCOMES = {
                 "column order_date: 2024-07-03 is after 2024-07-02, the load date 2024-07-01 "
                 "plus 1 day(s) of tolerance",
             )
+        ],
+    ),
+    "order_dated_before_1900.csv": Loaded(
+        [ONE, ("5", "1900-01-01", 6)],
+        [
+            (line, "order_date_too_early", f"column order_date: '{date}' {EARLIEST}")
+            for line, date in [(3, "0001-01-01"), (4, "0000-01-01"), (5, "1899-12-31")]
+        ],
+    ),
+    "order_naming_two_customers.csv": Loaded(
+        [ONE],
+        [
+            (
+                line,
+                "order_names_two_customers",
+                "order 2 names 2 customers in order_naming_two_customers.csv: C1, C2 (every line "
+                "of an order must name one customer; all its lines are quarantined)",
+            )
+            for line in (3, 4)
         ],
     ),
     "duplicate_identical_lines.csv": Loaded(
@@ -210,3 +230,57 @@ def test_an_unknown_time_zone_is_refused_by_name():
         "BUSINESS_TIMEZONE: 'Mars/Olympus' is not a time zone name such as Europe/Berlin or "
         "America/New_York"
     )
+
+
+def test_the_earliest_order_date_is_configurable(tmp_path, monkeypatch):
+    path = tmp_path / "orders" / "orders.csv"
+    path.parent.mkdir()
+    path.write_text(
+        "order_id,order_date,customer_id,item_id,quantity,amount\n"
+        "1,1999-12-31,C1,I1,1,5\n"
+        "2,2000-01-01,C1,I1,1,5\n"
+    )
+    monkeypatch.setenv("EARLIEST_ORDER_DATE", "2000-01-01")
+    monkeypatch.setenv("QUARANTINE_MAX_SHARE", "1")
+    with duckdb.connect() as con:
+        load_entity(con, ENTITIES["orders"], tmp_path, LOADED_AT, LoadSettings.from_env())
+        assert con.execute("select order_id from raw.orders").fetchall() == [("2",)]
+        assert con.execute(
+            "select source_line, rule, message from raw.rejected_rows"
+        ).fetchall() == [
+            (
+                2,
+                "order_date_too_early",
+                "column order_date: '1999-12-31' is before 2000-01-01, the earliest order date "
+                "allowed (EARLIEST_ORDER_DATE)",
+            )
+        ]
+    monkeypatch.setenv("EARLIEST_ORDER_DATE", "1.1.2000")
+    with pytest.raises(ValueError) as raised:
+        LoadSettings.from_env()
+    assert str(raised.value) == "EARLIEST_ORDER_DATE: '1.1.2000' is not a date written YYYY-MM-DD"
+
+
+def test_an_order_naming_two_customers_does_not_count_towards_the_quarantine_share(tmp_path):
+    """It says that one order is wrong, not that the file was misread: the rest loads whatever
+    the share of the order's lines."""
+    path = tmp_path / "orders" / "orders.csv"
+    path.parent.mkdir()
+    path.write_text(
+        "order_id,order_date,customer_id,item_id,quantity,amount\n"
+        "1,2024-03-01,C1,I1,1,5\n"
+        "2,2024-03-01,C1,I1,1,5\n"
+        "2,2024-03-01,C2,I1,1,5\n"
+        "3,2024-03-01,C3,I1,1,x\n"
+    )
+    with duckdb.connect() as con:
+        # One line of four counts (25%): the order's two lines do not.
+        load_entity(con, ENTITIES["orders"], tmp_path, LOADED_AT, LoadSettings(0.25))
+        assert reconcile(con, ENTITIES["orders"]) == [("orders.csv", 4, 1, 3)]
+        assert con.execute(
+            "select source_line, rule from raw.rejected_rows order by source_line"
+        ).fetchall() == [
+            (3, "order_names_two_customers"),
+            (4, "order_names_two_customers"),
+            (5, "invalid_number"),
+        ]

@@ -471,8 +471,8 @@ def test_order_lines_stored_without_order_numbers_are_numbered_again(
         (changed,) = con.execute(
             """
             update intermediate.int_extract_files_built
-            set business_settings = replace(business_settings, ', "storage_layout": 2', '')
-            where business_settings like '%"storage_layout": 2%'
+            set business_settings = replace(business_settings, ', "storage_layout": 3', '')
+            where business_settings like '%"storage_layout": 3%'
             """
         ).fetchone()
         assert changed > 0
@@ -570,19 +570,120 @@ def test_a_daily_build_after_a_backfill_equals_a_full_build(dbt_manifest, first_
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
 
 
-def test_an_order_whose_lines_name_two_customers_stops_the_build_naming_it(
+# The next day's extract with an order whose lines name two customers.
+NEXT_DAY_ORDERS_WITH_AN_ORDER_OF_TWO_CUSTOMERS = (
+    NEXT_DAY_ORDERS
+    + "X-001,2024-06-26,C03,I1,1,1,10.00,invoice\nX-001,2024-06-26,C04,I2,2,1,10.00,invoice\n"
+)
+
+
+def quarantined_orders(warehouse: Path) -> list[tuple]:
+    return warehouse_rows(
+        warehouse,
+        "select source_file, source_line, rule, message from raw.rejected_rows "
+        "where entity = 'orders' order by all",
+    )
+
+
+def assert_the_order_of_two_customers_is_quarantined(warehouse: Path) -> None:
+    message = (
+        "order X-001 names 2 customers in orders_2024-06-27.csv: C03, C04 (every line of an "
+        "order must name one customer; all its lines are quarantined)"
+    )
+    assert quarantined_orders(warehouse) == [
+        ("orders_2024-06-27.csv", line, "order_names_two_customers", message) for line in (6, 7)
+    ]
+    assert warehouse_rows(
+        warehouse,
+        "select source_file, rows_read, rows_loaded, rows_quarantined from raw.load_ledger "
+        "where source_file = 'orders_2024-06-27.csv'",
+    ) == [("orders_2024-06-27.csv", 6, 4, 2)]
+
+
+def build_without_the_order_of_two_customers(first_day_raw: Path, tmp_path: Path) -> Path:
+    """A warehouse built from scratch on the same extracts but for the order's lines."""
+    raw = tmp_path / "raw_without_the_order"
+    shutil.copytree(first_day_raw, raw)
+    (raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
+    scratch = tmp_path / "scratch.duckdb"
+    assert run_pipeline(raw, scratch, tmp_path / "r_scratch", NEXT_DAY).result.success
+    return scratch
+
+
+def test_an_order_whose_lines_name_two_customers_is_quarantined_and_the_rest_built(
     dbt_manifest, first_day_raw, tmp_path
 ):
+    """The order's lines go to quarantine, named by order, file and customers; the rest of the
+    file gives the reports it would give without them. Deleting the file changes nothing: its
+    rows, loaded or quarantined, stay."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    new_file = first_day_raw / "orders" / "orders_2024-06-27.csv"
+    new_file.write_text(NEXT_DAY_ORDERS_WITH_AN_ORDER_OF_TWO_CUSTOMERS)
+    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert daily.result.success
+    assert was_incremental(daily)
+    assert_the_order_of_two_customers_is_quarantined(warehouse)
+    scratch = build_without_the_order_of_two_customers(first_day_raw, tmp_path)
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r_scratch")
+
+    new_file.unlink()
+    again = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert again.result.success
+    assert again.metadata("raw/orders")["files_missing"] == ["orders_2024-06-27.csv"]
+    assert_the_order_of_two_customers_is_quarantined(warehouse)
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r_scratch")
+
+
+def test_a_warehouse_that_stored_an_order_of_two_customers_is_taken_up(
+    dbt_manifest, first_day_raw, tmp_path, monkeypatch
+):
+    """An earlier version loaded the order's lines, and its build stopped on them every day
+    after (keeping the lines it had stored). The next run quarantines them, once, as a load
+    does now, even with the file deleted, and gives the reports of a build from scratch."""
     from dagster_dbt import DagsterDbtCliRuntimeError
 
-    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(
-        "order_id,order_date,customer_id,item_id,line_number,quantity,amount\n"
-        "X-001,2024-06-26,C03,I1,1,1,10.00\n"
-        "X-001,2024-06-26,C04,I2,2,1,10.00\n"
-    )
-    with pytest.raises(DagsterDbtCliRuntimeError) as failure:
-        run_pipeline(first_day_raw, tmp_path / "warehouse.duckdb", tmp_path / "r", NEXT_DAY)
+    from dagster_project import extracts
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    new_file = first_day_raw / "orders" / "orders_2024-06-27.csv"
+    new_file.write_text(NEXT_DAY_ORDERS_WITH_AN_ORDER_OF_TWO_CUSTOMERS)
+    with monkeypatch.context() as earlier_version:
+        earlier_version.setattr(
+            extracts,
+            "_lines_of_orders_naming_two_customers_sql",
+            lambda *_: (
+                "select null::bigint as _line, null::varchar[] as _customers_of_order where false"
+            ),
+        )
+        earlier_version.setattr(
+            extracts, "_quarantine_loaded_orders_naming_two_customers", lambda *_: 0
+        )
+        with pytest.raises(DagsterDbtCliRuntimeError) as failure:
+            run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert "order X-001 names two customers on its lines: C03 and C04" in str(failure.value)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table raw.rules_checked")
+        con.execute(
+            """
+            update intermediate.int_extract_files_built
+            set business_settings =
+                replace(business_settings, '"storage_layout": 3', '"storage_layout": 2')
+            """
+        )
+    new_file.unlink()
+
+    taken_up = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
+    assert taken_up.result.success
+    assert not was_incremental(taken_up)
+    assert_the_order_of_two_customers_is_quarantined(warehouse)
+    new_file.write_text(NEXT_DAY_ORDERS_WITH_AN_ORDER_OF_TWO_CUSTOMERS)
+    scratch = build_without_the_order_of_two_customers(first_day_raw, tmp_path)
+    assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r_scratch")
 
 
 def test_two_customers_sharing_a_key_stop_the_daily_build(dbt_manifest, first_day_raw, tmp_path):

@@ -42,10 +42,8 @@ select
     last_purchase_date,
     days_since_last_purchase::integer as days_since_last_purchase,
     purchase_count::integer as purchase_count,
-    -- Sums are DECIMAL(38, 4): narrowed to 18 digits first, then rounded to cents, which rounds
-    -- alike and costs about a thirtieth of rounding the 38-digit value directly.
-    lifetime_net_revenue::decimal(18, 4)::decimal(18, 2) as lifetime_net_revenue,
-    revenue_last_365_days::decimal(18, 4)::decimal(18, 2) as revenue_last_365_days,
+    {{ rounded_to_cents('lifetime_net_revenue') }} as lifetime_net_revenue,
+    {{ rounded_to_cents('revenue_last_365_days') }} as revenue_last_365_days,
     round(avg_days_between_purchases, 1)::decimal(10, 1) as avg_days_between_purchases,
     inactivity_threshold_days::integer as inactivity_threshold_days,
     inactive_since,

@@ -43,11 +43,8 @@ select
     date_diff('day', item_history.last_purchase_date, customer_activity.as_of_date)::integer
         as days_since_last_purchase,
     item_history.purchase_count::integer as purchase_count,
-    item_history.total_quantity::decimal(18, 4) as total_quantity,
-    -- A DECIMAL(38, 4) sum: narrowed to 18 digits first, then rounded to cents, which rounds
-    -- alike and costs about a thirtieth of rounding the 38-digit value directly (seconds on
-    -- every read of the whole report at tens of millions of rows).
-    item_history.net_revenue::decimal(18, 4)::decimal(18, 2) as net_revenue,
+    item_history.total_quantity::decimal(38, 4) as total_quantity,
+    {{ rounded_to_cents('item_history.net_revenue') }} as net_revenue,
     -- Lapsed: no purchase of this item within the customer's threshold, whatever the customer's
     -- overall status (an item never bought on a purchase order is lapsed too).
     coalesce(

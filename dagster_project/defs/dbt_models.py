@@ -5,12 +5,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Config, RetryRequested
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    RetryRequested,
+)
 from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 from pydantic import Field
@@ -60,6 +68,28 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["fqn"][1]
         return super().get_group_name(dbt_resource_props)
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The model's description alone: dagster-dbt appends the model's whole SQL, internal
+        comments included, which the asset's code reference (`dbt_project/models/...`) shows."""
+        return dbt_resource_props.get("description") or (
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+        )
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> AssetCheckSpec | None:
+        """dagster-dbt's check, described by the data test's `description:` (dbt's own property
+        of a test, which dagster-dbt 0.29 does not read: it reads `meta.description`)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        description = manifest["nodes"][unique_id].get("description")
+        if spec is None or spec.description or not description:
+            return spec
+        return spec._replace(description=description)
+
 
 # dagster-dbt gives every dbt command a folder of its own under the dbt target folder (compiled
 # SQL, dbt's parse state): the latest are kept for looking into a run, the rest removed, so that
@@ -92,7 +122,11 @@ def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
     name=DBT_ASSETS_NAME,
     # Tests on the dbt sources become checks on the raw assets, so the UI shows them there.
     dagster_dbt_translator=ReportsDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+        settings=DagsterDbtTranslatorSettings(
+            enable_source_tests_as_checks=True,
+            # Each asset links to its model's file, in place of the SQL in its description.
+            enable_code_references=True,
+        )
     ),
     # Unit tests check the SQL, not the data: the test suite runs them, production runs skip them.
     exclude="test_type:unit",

@@ -5,21 +5,37 @@ import importlib.metadata
 import json
 import os
 import queue
+import sys
 import threading
 import types
 from functools import cached_property
 from pathlib import Path
 
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
 from packaging import version
 
 from dagster_project import settings
 from dagster_project.settings import DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Under `dagster dev` the manifest is rebuilt on every code reload. Everywhere else (tests, CI,
-# `make run`) it is prepared beforehand with `dbt parse`; see `prepare_manifest`.
-dbt_project.prepare_if_dev()
+
+
+def installed_dbt_executable() -> Path:
+    """The dbt of this Python environment: the one that `make install` put beside the Python
+    running the pipeline, whether or not its folder is on PATH (say, `.venv/bin/dagster dev`
+    started from a shell that has not activated the environment)."""
+    return Path(sys.executable).parent / "dbt"
+
+
+class InstalledDbtProjectPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (`dbt parse`, guarded against processes preparing at once), with
+    this environment's dbt rather than the first one on PATH."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        dbt = DbtCliResource(project_dir=project, dbt_executable=str(installed_dbt_executable()))
+        dbt.cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+
 
 # What the manifest is parsed from: a change to any of these (or a file added or removed, which
 # changes its folder) makes it stale.
@@ -78,8 +94,15 @@ def prepare_manifest(force: bool = False) -> None:
         return
     inputs = _profile_inputs()
     with settings.environment(inputs):
-        dbt_project.preparer.prepare(dbt_project)
+        InstalledDbtProjectPreparer().prepare(dbt_project)
     _profile_stamp().write_text(json.dumps(inputs))
+
+
+# Under `dagster dev` the manifest is prepared again on every code reload where a file of the dbt
+# project changed. Everywhere else (tests, CI, `make run`) it is prepared beforehand (`make
+# manifest`, or `prepare_manifest` when a run starts).
+if using_dagster_dev():
+    prepare_manifest()
 
 
 class InProcessDbt:
@@ -193,19 +216,28 @@ def _environment_replaced(environment: dict[str, str]):
         os.environ.update(before)
 
 
+# dagster-dbt's dbt resource, run in this process, and minus two probes it makes before every dbt
+# command; together about 5.5 s of every run on two cores:
+#
+# - it starts `dbt --version` to learn the version of dbt: dbt-core is a pinned package of this
+#   environment, so its version is read from the package's metadata instead;
+# - it loads dbt's macros into an adapter in this process, which only serves fetching row counts
+#   and column metadata after the run, which these assets do not ask for (the dbt step adds the
+#   reports' row counts itself);
+# - it starts a dbt process per command: `InProcessDbt` runs the command here instead.
+#
+# The first two are private methods of dagster-dbt 0.29 (pinned), and the third replaces the
+# `subprocess.Popen` its invocation calls while the command starts: the test suite runs real
+# materializations through this resource, so an upgrade that changes them shows there.
 class InstalledDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt resource, run in this process, and minus two probes it makes before
-    every dbt command; together about 5.5 s of every run on two cores:
+    """Runs the dbt project in `dbt_project/` (models, data tests) for the asset step
+    `dbt_models`, with the dbt installed beside this Python (`dbt_executable`).
 
-    - it starts `dbt --version` to learn the version of dbt: dbt-core is a pinned package of
-      this environment, so its version is read from the package's metadata instead;
-    - it loads dbt's macros into an adapter in this process, which only serves fetching row
-      counts and column metadata after the run, which these assets do not ask for;
-    - it starts a dbt process per command: `InProcessDbt` runs the command here instead.
-
-    The first two are private methods of dagster-dbt 0.29 (pinned), and the third replaces the
-    `subprocess.Popen` its invocation calls while the command starts: the test suite runs real
-    materializations through this resource, so an upgrade that changes them shows there.
+    It builds into the warehouse file of `WAREHOUSE_PATH` with DuckDB's memory held to
+    `DUCKDB_MEMORY_LIMIT`, as of the run's date (`as_of_date` in the run config, else
+    `AS_OF_DATE`, else today). The business settings (inactivity thresholds, revenue window)
+    are the vars of `dbt_project/dbt_project.yml`; `dbt build` by hand in `dbt_project/` gives
+    the same results.
     """
 
     def cli(self, args, **kwargs):
@@ -230,4 +262,6 @@ class InstalledDbtCliResource(DbtCliResource):
 
 
 def dbt_cli_resource() -> InstalledDbtCliResource:
-    return InstalledDbtCliResource(project_dir=dbt_project)
+    return InstalledDbtCliResource(
+        project_dir=dbt_project, dbt_executable=str(installed_dbt_executable())
+    )

@@ -5,6 +5,7 @@ from dagster import Definitions
 from dagster_project import settings
 from dagster_project.dbt_project import dbt_cli_resource
 from dagster_project.defs.alerts import build_run_failure_alert
+from dagster_project.defs.backfills import build_latest_date_after_backfill_sensor
 from dagster_project.defs.dbt_models import dbt_models
 from dagster_project.defs.published_reports import (
     customer_item_activity_report_parquet,
@@ -28,6 +29,7 @@ def build_definitions() -> Definitions:
         sensors=[
             build_new_extracts_sensor(settings.schedule_timezone()),
             build_run_failure_alert(),
+            build_latest_date_after_backfill_sensor(),
         ],
         resources={
             "warehouse": warehouse_resource(),

@@ -5,9 +5,7 @@ session, into a temporary warehouse, and the report tests read what it wrote.
 """
 
 import datetime as dt
-import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +14,6 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HAND_BUILT_AS_OF = dt.date(2024, 6, 30)
-
-# dagster-dbt finds dbt on PATH; make it this environment's dbt however pytest was started.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 
 
 def write_parquet(path: Path, select_sql: str) -> None:

@@ -239,3 +239,42 @@ def test_duckdb_is_held_to_3_gib_unless_told_otherwise(monkeypatch, tmp_path):
     # dbt run by hand, without the pipeline's environment, falls back to the same default.
     profile = (settings.DBT_PROJECT_DIR / "profiles.yml").read_text()
     assert f"env_var('DUCKDB_MEMORY_LIMIT', '{settings.DEFAULT_DUCKDB_MEMORY_LIMIT}')" in profile
+
+
+def test_the_code_location_loads_without_the_environment_on_path(dbt_manifest, tmp_path):
+    """`.venv/bin/dagster dev` started from a shell that has not activated the environment:
+    dbt is not on PATH, and the manifest is still prepared and the code location loads, with
+    this environment's dbt."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dagster_project.settings import REPO_ROOT
+
+    # What the profile reads passes through, so that the manifest stays prepared for this session.
+    names = ("WAREHOUSE_PATH", "DUCKDB_MEMORY_LIMIT")
+    profile = {name: os.environ[name] for name in names if name in os.environ}
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **profile}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from dagster_project.dbt_project import prepare_manifest; "
+            "prepare_manifest(force=True); "
+            "from dagster_project.definitions import defs; "
+            "print(defs.resources['dbt'].dbt_executable)",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == str(Path(sys.executable).parent / "dbt")
+
+
+def test_the_dbt_resource_is_described_for_its_users(defs):
+    description = type(defs.resources["dbt"]).__doc__
+    assert "dbt_project/" in description and "WAREHOUSE_PATH" in description
+    assert "probe" not in description and " s " not in description

@@ -182,7 +182,7 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     # previous file.
     published = daily.metadata("published/reports_database")
     assert published["customer_rows_replaced"] == 4
-    assert published["updated_file"] == "a copy of the current file"
+    assert published["how_published"].startswith("Updated from a copy of the published file (")
     assert publication(tmp_path / "r1", "reports.duckdb.previous")[0] == first_build
     # Those 7 rows are the build's recomputed rows, which the next models and the published
     # copy read instead of searching the history.
@@ -218,7 +218,7 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     )
     later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY + dt.timedelta(days=1))
     assert later.result.success
-    assert later.metadata("published/reports_database")["written_whole"]
+    assert later.metadata("published/reports_database")["written_in_full"]
     assert publication(tmp_path / "r1")[1] == 0
 
 
@@ -276,8 +276,8 @@ def test_a_build_moves_the_recent_customer_item_rows_into_the_base_and_the_copy_
         ).fetchone() == (0,)
     # The previous file, build 1's, is two builds behind the move: the copy of build 2's follows.
     published = later.metadata("published/reports_database")
-    assert (published["written_whole"], published["customer_item_rows_replaced"]) == (False, 3)
-    assert published["updated_file"] == "a copy of the current file"
+    assert (published["written_in_full"], published["customer_item_rows_replaced"]) == (False, 3)
+    assert published["how_published"].startswith("Updated from a copy of the published file (")
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
@@ -411,7 +411,8 @@ def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day
     for as_of_date in (FIRST_DAY + dt.timedelta(days=1), FIRST_DAY + dt.timedelta(days=2)):
         run = run_pipeline(first_day_raw, warehouse, reports_dir, as_of_date)
         assert run.result.success
-        assert run.metadata("published/reports_database")["how"].startswith("updated from ")
+        how = run.metadata("published/reports_database")["how_published"]
+        assert how.startswith("Updated from ")
         with duckdb.connect(str(reports_dir / "reports.duckdb"), read_only=True) as con:
             assert item_names(con) == [("I1", "Widget"), ("I2", "Gadget"), ("I3", "Refill Pack")]
         with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -518,8 +519,8 @@ def test_a_warehouse_with_the_customer_item_history_in_one_table_is_taken_up(
     assert daily.result.success
     assert was_incremental(daily)
     assert (
-        daily.metadata("published/reports_database")["how"]
-        == "written whole (current file: missing or unreadable)"
+        daily.metadata("published/reports_database")["how_published"]
+        == "Written in full (current file: missing or unreadable)."
     )
 
     scratch = tmp_path / "scratch.duckdb"

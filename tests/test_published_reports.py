@@ -170,16 +170,16 @@ def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
                 rows = con.execute(f"select * from {table} order by all").fetchall()
             assert rows == run.query(f"select * from reports.{table} order by all"), table
             assert {row[0] for row in rows} == {as_of_date}, table
-        return run.metadata("published/reports_database")["how"]
+        return run.metadata("published/reports_database")["how_published"]
 
     # The order dated 2024-07-05 comes into view: the build recomputes every customer.
     assert publish(dt.date(2024, 9, 30)) == (
-        "written whole (current file: a build since recomputed every customer)"
+        "Written in full (current file: a build since recomputed every customer)."
     )
     # The previous file, the hand-built run's, is from before that build.
     assert publish(dt.date(2024, 10, 31)).startswith(
-        "updated from a copy of the current file (previous file: a build since recomputed every "
-        "customer)"
+        "Updated from a copy of the published file (previous file: a build since recomputed "
+        "every customer)"
     )
     stop = tmp_path / "stop"
     # The file of 2024-09-30, previous now, held by a reader.
@@ -190,19 +190,21 @@ def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
         stop.touch()
         output = json.loads(reader.communicate(timeout=60)[0])
     assert held.startswith(
-        "updated from a copy of the current file (previous file: held by another process)"
+        "Updated from a copy of the published file (previous file: held by another process)"
     )
     assert output["errors"] == []
     assert {a for a, _, _ in output["seen"]} == {"2024-09-30"}
     # Released, the previous file (of 2024-10-31) takes the next day's changes.
-    assert publish(dt.date(2024, 12, 31)).startswith("updated from the previous file: ")
+    assert publish(dt.date(2024, 12, 31)).startswith(
+        "Updated from the previous file (reports.duckdb.previous): "
+    )
     # A run stopped just after naming the current file as the previous one leaves one file under
     # both names: the next run must not write it, since BI tools read it.
     previous = reports_dir / "reports.duckdb.previous"
     previous.unlink()
     os.link(published, previous)
     assert publish(dt.date(2025, 1, 31)).startswith(
-        "updated from a copy of the current file (previous file: the current file itself)"
+        "Updated from a copy of the published file (previous file: the current file itself)"
     )
     assert not os.path.samefile(published, previous)
 

@@ -5,12 +5,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Config, RetryRequested
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    RetryRequested,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
+from dagster import MetadataValue as MV
 from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 from pydantic import Field
@@ -60,6 +72,28 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
             return dbt_resource_props["fqn"][1]
         return super().get_group_name(dbt_resource_props)
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The model's description alone: dagster-dbt appends the model's whole SQL, internal
+        comments included, which the asset's code reference (`dbt_project/models/...`) shows."""
+        return dbt_resource_props.get("description") or (
+            f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['name']}"
+        )
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> AssetCheckSpec | None:
+        """dagster-dbt's check, described by the data test's `description:` (dbt's own property
+        of a test, which dagster-dbt 0.29 does not read: it reads `meta.description`)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        description = manifest["nodes"][unique_id].get("description")
+        if spec is None or spec.description or not description:
+            return spec
+        return spec._replace(description=description)
+
 
 # dagster-dbt gives every dbt command a folder of its own under the dbt target folder (compiled
 # SQL, dbt's parse state): the latest are kept for looking into a run, the rest removed, so that
@@ -79,6 +113,98 @@ def forget_old_dbt_runs(target_dir: Path, keep: int = DBT_RUN_FOLDERS_KEPT) -> N
         shutil.rmtree(folder, ignore_errors=True)
 
 
+REPORTS_SCHEMA = "reports"
+# Not counted after a build: as large as the order history, counting it would cost every daily
+# run in proportion to the history (why its Parquet copy, which shows its row count, is written
+# on demand only).
+UNCOUNTED_REPORTS = ("customer_item_activity_report",)
+# The data test whose failing rows (stored by dbt: `store_failures`) the check lists.
+FILES_NAMED_AHEAD_TEST = "extracts_dated_after_the_as_of_date"
+
+
+def _dbt_node(manifest: Mapping[str, Any], event) -> Mapping[str, Any] | None:
+    unique_id = event.metadata.get("unique_id")
+    return manifest["nodes"].get(unique_id.value) if unique_id is not None else None
+
+
+def _read_after_the_build(manifest: Mapping[str, Any], node: Mapping[str, Any] | None) -> bool:
+    """Whether a dbt event's metadata is completed from the warehouse, which dbt holds until its
+    build ends: the reports' (and their checks', which must follow them) and the check that
+    lists the extract files named ahead of their time."""
+    if node is None:
+        return False
+    if node["resource_type"] == "test":
+        return node["name"] == FILES_NAMED_AHEAD_TEST or any(
+            _read_after_the_build(manifest, manifest["nodes"].get(dependency))
+            for dependency in node["depends_on"]["nodes"]
+        )
+    return node["schema"] == REPORTS_SCHEMA
+
+
+def _metadata_read_after_the_build(con, node: Mapping[str, Any], event) -> dict[str, Any]:
+    """What the UI shows beyond dagster-dbt's metadata: a report's row count and as-of date
+    (counted here: dagster-dbt's `fetch_row_counts` skips views, which the reports are, and
+    needs the adapter that `InstalledDbtCliResource` does not load), and the extract files named
+    ahead of their time, when the check fails."""
+    relation = f'"{node["schema"]}"."{node["alias"]}"'
+    if node["resource_type"] == "model":
+        if node["name"] in UNCOUNTED_REPORTS:
+            return {}
+        (rows, as_of_date) = con.execute(
+            f"select count(*), max(as_of_date)::varchar from {relation}"
+        ).fetchone()
+        return {"dagster/row_count": rows, "as_of_date": as_of_date or ""}
+    if node["name"] == FILES_NAMED_AHEAD_TEST and not event.passed:
+        files = con.execute(
+            f"select entity, source_file, extracted_on, rows_loaded from {relation} "
+            "order by entity, source_file"
+        ).fetchall()
+        return {
+            "files_named_ahead": MV.table(
+                records=[
+                    TableRecord({"entity": e, "file": f, "extracted_on": str(d), "rows_loaded": n})
+                    for e, f, d, n in files
+                ],
+                schema=TableSchema(
+                    columns=[
+                        TableColumn("entity", "string"),
+                        TableColumn("file", "string"),
+                        TableColumn("extracted_on", "string"),
+                        TableColumn("rows_loaded", "int"),
+                    ]
+                ),
+            )
+        }
+    return {}
+
+
+def _events_completed_after_the_build(context, invocation, warehouse: WarehouseResource):
+    """The events of the dbt build, those whose metadata is read from the warehouse held back
+    until dbt has closed it. When the build fails, they follow as they are, then the error (the
+    warehouse is not read: another process may hold it)."""
+    held = []
+    try:
+        for event in invocation.stream():
+            node = _dbt_node(invocation.manifest, event)
+            if _read_after_the_build(invocation.manifest, node):
+                held.append((node, event))
+            else:
+                yield event
+    except DagsterDbtCliRuntimeError:
+        yield from (event for _, event in held)
+        raise
+    with warehouse.get_connection() as con:
+        for node, event in held:
+            extra = _metadata_read_after_the_build(con, node, event)
+            if "files_named_ahead" in extra:
+                context.log.warning(
+                    "Extract files named with a date after the as-of date and today, left aside "
+                    "until then: "
+                    + ", ".join(r.data["file"] for r in extra["files_named_ahead"].records)
+                )
+            yield event.with_metadata({**event.metadata, **extra}) if extra else event
+
+
 def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
     """The environment of the dbt process: what its profile reads, for the warehouse resource's
     file, and the as-of date. The date goes by environment rather than `--vars`: dbt parses the
@@ -92,7 +218,11 @@ def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
     name=DBT_ASSETS_NAME,
     # Tests on the dbt sources become checks on the raw assets, so the UI shows them there.
     dagster_dbt_translator=ReportsDbtTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+        settings=DagsterDbtTranslatorSettings(
+            enable_source_tests_as_checks=True,
+            # Each asset links to its model's file, in place of the SQL in its description.
+            enable_code_references=True,
+        )
     ),
     # Unit tests check the SQL, not the data: the test suite runs them, production runs skip them.
     exclude="test_type:unit",
@@ -116,7 +246,7 @@ def dbt_models(
             invocation = dbt.cli(["build", "--no-write-json"], context=context)
             # dbt runs in this process (see InProcessDbt) and reads this environment until it
             # has finished: it stays in place while the events stream.
-            yield from invocation.stream()
+            yield from _events_completed_after_the_build(context, invocation, warehouse)
         forget_old_dbt_runs(Path(invocation.target_path).parent)
     except DagsterDbtCliRuntimeError as error:
         if is_lock_error(error):

@@ -23,6 +23,7 @@ of `reports.duckdb` change together, so a reader of it always sees one as-of dat
 
 import contextlib
 import datetime as dt
+import decimal
 from pathlib import Path
 
 from dagster import (
@@ -31,6 +32,9 @@ from dagster import (
     AssetSpec,
     FreshnessPolicy,
     MaterializeResult,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     asset,
     multi_asset,
 )
@@ -40,6 +44,7 @@ from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 from dagster_project.reports_database import (
     READER_STORAGE_VERSION,
+    Publication,
     ReportsDatabasePublisher,
     replace_atomically,
     sql_path,
@@ -145,8 +150,80 @@ def latest_published_date(con, reports_dir: Path) -> dt.date | None:
     return max((d for d in dates if d is not None), default=None)
 
 
-def _activity_metadata(con) -> dict:
-    """What a person looks at after a run: counts by status, what the inactive ones are worth."""
+# How many as-of dates the customer report's table of counts goes back: the UI plots numbers by
+# the time of the run, which is not the as-of date (a backfill, a run made late), so the counts
+# by as-of date are a table, carried from one materialization to the next.
+STATUS_HISTORY_DATES = 90
+STATUS_HISTORY_KEY = "customers_by_as_of_date"
+STATUS_HISTORY_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("as_of_date", "date"),
+        TableColumn("active", "int"),
+        TableColumn("inactive", "int"),
+        TableColumn("never_purchased", "int"),
+        TableColumn("inactive_revenue", "float", description="inactive_lifetime_net_revenue"),
+    ]
+)
+TOP_INACTIVE_SCHEMA = TableSchema(
+    columns=[
+        # Short names: the UI gives a metadata value a narrow column.
+        TableColumn("customer", "string"),
+        TableColumn("name", "string"),
+        TableColumn("rep", "string"),
+        TableColumn("last purchase", "date"),
+        TableColumn("revenue", "float", description="lifetime_net_revenue"),
+    ]
+)
+# The call list's first rows, as the sales team sees them (the columns that tell who to call
+# and why: the UI gives a metadata value a narrow column).
+CALL_LIST_PREVIEW_ROWS = 10
+CALL_LIST_PREVIEW_COLUMNS = (
+    "customer_id",
+    "customer_name",
+    "sales_rep",
+    "last_purchase_date",
+    "lifetime_net_revenue",
+    "items_they_used_to_buy",
+)
+
+
+def _table(schema: TableSchema, rows: list[tuple]) -> MV:
+    """A table for the UI: dates as text, decimals as floats, NULL as empty."""
+
+    def shown(value):
+        if value is None:
+            return ""
+        if isinstance(value, decimal.Decimal):
+            return float(value)
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value
+
+    names = [column.name for column in schema.columns]
+    records = [TableRecord(dict(zip(names, map(shown, row), strict=True))) for row in rows]
+    return MV.table(records=records, schema=schema)
+
+
+def status_history(previous: list[dict], today: dict) -> list[dict]:
+    """The counts by as-of date of the materializations before, with `today`'s in place of any
+    earlier ones for its date: newest date first, the latest `STATUS_HISTORY_DATES` dates."""
+    rows = {row["as_of_date"]: row for row in previous}
+    rows[today["as_of_date"]] = today
+    newest_first = sorted(rows.values(), key=lambda row: row["as_of_date"], reverse=True)
+    return newest_first[:STATUS_HISTORY_DATES]
+
+
+def _previous_status_history(context, asset_key: AssetKey) -> list[dict]:
+    event = context.instance.get_latest_materialization_event(asset_key)
+    if event is None or event.asset_materialization is None:
+        return []
+    table = event.asset_materialization.metadata.get(STATUS_HISTORY_KEY)
+    return [dict(record.data) for record in table.records] if table is not None else []
+
+
+def _activity_metadata(con, history_before: list[dict] | None = None) -> dict:
+    """What a person looks at after a run: counts by status, what the inactive ones are worth,
+    the most valuable of them, and the counts of the as-of dates before (`history_before`)."""
     (as_of_date, active, inactive, never, inactive_revenue) = con.execute(
         """
         select
@@ -162,24 +239,83 @@ def _activity_metadata(con) -> dict:
     # be computed again for its first rows.
     top = con.execute(
         """
-        select customer_id, coalesce(customer_name, ''), coalesce(sales_rep, ''),
-               last_purchase_date, lifetime_net_revenue
+        select customer_id, customer_name, sales_rep, last_purchase_date, lifetime_net_revenue
         from reports.customer_activity_report
         where is_inactive
         order by lifetime_net_revenue desc, customer_id asc
         limit 10
         """
     ).fetchall()
-    table = "| customer | name | sales rep | last purchase | lifetime revenue |\n"
-    table += "|---|---|---|---|---|\n"
-    table += "".join(f"| {c} | {n} | {r} | {d} | {v} |\n" for c, n, r, d, v in top)
+    today = {
+        "as_of_date": as_of_date,
+        "active": active,
+        "inactive": inactive,
+        "never_purchased": never,
+        "inactive_revenue": inactive_revenue,
+    }
+    history = status_history(history_before or [], today)
+    names = [column.name for column in STATUS_HISTORY_SCHEMA.columns]
     return {
         "as_of_date": as_of_date,
         "customers_active": active,
         "customers_inactive": inactive,
         "customers_never_purchased": never,
         "inactive_lifetime_net_revenue": inactive_revenue,
-        "top_10_inactive_customers": MV.md(table),
+        "top_10_inactive_customers": _table(TOP_INACTIVE_SCHEMA, top),
+        STATUS_HISTORY_KEY: _table(
+            STATUS_HISTORY_SCHEMA, [tuple(row[name] for name in names) for row in history]
+        ),
+    }
+
+
+def _call_list_preview(con) -> MV:
+    columns = ", ".join(CALL_LIST_PREVIEW_COLUMNS)
+    rows = con.execute(
+        f"select {columns} from reports.{CALL_LIST_TABLE} limit {CALL_LIST_PREVIEW_ROWS}"
+    ).fetchall()
+    types = {"last_purchase_date": "date", "lifetime_net_revenue": "float"}
+    schema = TableSchema(
+        columns=[TableColumn(name, types.get(name, "string")) for name in CALL_LIST_PREVIEW_COLUMNS]
+    )
+    return _table(schema, rows)
+
+
+def _call_list_metadata(con, rows: int, destination: Path, as_of_date) -> dict:
+    return {
+        "dagster/row_count": rows,
+        "as_of_date": str(as_of_date),
+        "path": MV.path(str(destination)),
+        f"first_{CALL_LIST_PREVIEW_ROWS}_rows": _call_list_preview(con),
+    }
+
+
+def _reports_database_metadata(con, done: Publication, destination: Path, as_of_date) -> dict:
+    """How `reports.duckdb` was published, in a reader's words, and its tables' row counts."""
+    if done.written_whole:
+        how = f"Written in full ({done.reason})."
+    else:
+        source = (
+            f"the previous file ({destination.name}.previous)"
+            if done.updated_file == "the previous file"
+            else f"a copy of the published file ({done.reason})"
+        )
+        how = (
+            f"Updated from {source}: replaced the rows of {done.customer_rows_replaced} "
+            f"customers in customer_activity_report and {done.rows_replaced} rows of "
+            f"{done.customers_changed} customers in customer_item_activity_report."
+        )
+    # The customer x item report is not counted: as large as the order history, counting it
+    # would cost every daily run in proportion to the history.
+    (customers,) = con.execute("select count(*) from reports.customer_activity_report").fetchone()
+    return {
+        "as_of_date": str(as_of_date),
+        "path": MV.path(str(destination)),
+        "readable_by": f"DuckDB 1.4 and newer (storage version {READER_STORAGE_VERSION})",
+        "how_published": MV.md(how),
+        "written_in_full": done.written_whole,
+        "customer_rows_replaced": done.customer_rows_replaced,
+        "customer_item_rows_replaced": done.rows_replaced,
+        "customer_activity_report_rows": customers,
     }
 
 
@@ -211,8 +347,10 @@ def _activity_metadata(con) -> dict:
             group_name="published",
             kinds={"parquet", "csv"},
             description=f"The reports of a past date rebuilt by a backfill, in `REPORTS_DIR/"
-            f"{BACKFILL_DIR}/<as_of_date>/`; materialized only by runs older than the current "
-            "files.",
+            f"{BACKFILL_DIR}/<as_of_date>/` (both reports as Parquet, and the call list); "
+            "materialized only by runs for a date older than the current files'. The sensor "
+            "`latest_date_after_backfill` then runs the job for the current files' date again, "
+            "after which this asset shows as unsynced: it holds a past date by design.",
             skippable=True,
         ),
         AssetSpec(
@@ -242,22 +380,31 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 f"run's {as_of_date}, whose reports are in {backfill_dir}"
             )
             if BACKFILL_KEY in selected:
-                for table in REPORT_TABLES:
-                    publish_copy(
+                rows = {
+                    table: publish_copy(
                         con,
                         f"reports.{table}",
                         backfill_dir / f"{table}.parquet",
                         "format parquet",
                     )
-                publish_copy(
+                    for table in REPORT_TABLES
+                }
+                call_list_rows = publish_copy(
                     con,
                     f"reports.{CALL_LIST_TABLE}",
                     backfill_dir / CALL_LIST_FILE,
                     "format csv, header true",
                 )
+                # The metadata of the current reports, for the backfill's date.
                 yield MaterializeResult(
                     asset_key=BACKFILL_KEY,
-                    metadata={"as_of_date": str(as_of_date), "path": MV.path(str(backfill_dir))},
+                    metadata={
+                        **_activity_metadata(con),
+                        "path": MV.path(str(backfill_dir)),
+                        **{f"{table}_rows": count for table, count in rows.items()},
+                        "inactive_customers_csv_rows": call_list_rows,
+                        f"call_list_first_{CALL_LIST_PREVIEW_ROWS}_rows": _call_list_preview(con),
+                    },
                 )
             return
 
@@ -273,8 +420,10 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 metadata = publish_parquet(
                     context, con, "customer_activity_report", reports_dir / CUSTOMER_REPORT_FILE
                 )
+                history = _previous_status_history(context, CUSTOMER_PARQUET_KEY)
                 yield MaterializeResult(
-                    asset_key=CUSTOMER_PARQUET_KEY, metadata=metadata | _activity_metadata(con)
+                    asset_key=CUSTOMER_PARQUET_KEY,
+                    metadata=metadata | _activity_metadata(con, history),
                 )
 
             if CALL_LIST_KEY in selected:
@@ -285,11 +434,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 context.log.info(f"Published {rows} inactive customers to {destination}")
                 yield MaterializeResult(
                     asset_key=CALL_LIST_KEY,
-                    metadata={
-                        "dagster/row_count": rows,
-                        "as_of_date": str(as_of_date),
-                        "path": MV.path(str(destination)),
-                    },
+                    metadata=_call_list_metadata(con, rows, destination, as_of_date),
                 )
 
             if database is not None:
@@ -299,16 +444,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}, {how}")
                 yield MaterializeResult(
                     asset_key=DATABASE_KEY,
-                    metadata={
-                        "as_of_date": str(as_of_date),
-                        "path": MV.path(str(destination)),
-                        "storage_version": READER_STORAGE_VERSION,
-                        "written_whole": done.written_whole,
-                        "updated_file": done.updated_file,
-                        "how": how,
-                        "customer_item_rows_replaced": done.rows_replaced,
-                        "customer_rows_replaced": done.customer_rows_replaced,
-                    },
+                    metadata=_reports_database_metadata(con, done, destination, as_of_date),
                 )
 
 

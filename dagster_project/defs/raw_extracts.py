@@ -186,7 +186,13 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                     f"{entity.name}: not loaded from {raw_data_dir / entity.name}: "
                     + "; ".join(f"{name} ({why})" for name, why in result.not_loaded)
                 )
+            # This run's counts are zero on a day without new files: the totals say what the
+            # warehouse holds.
             (total_rows,) = con.execute(f"select count(*) from {entity.table}").fetchone()
+            (total_files,) = con.execute(
+                f"select count(*) from {LOAD_LEDGER_TABLE} where entity = ?", [entity.name]
+            ).fetchone()
+            quarantined_by_rule = quarantine_counts(con, entity)
             yield MaterializeResult(
                 asset_key=key,
                 metadata={
@@ -200,7 +206,9 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                     "files_not_loaded": MV.json(dict(result.not_loaded)),
                     "rows_loaded": result.row_count,
                     "rows_quarantined": result.quarantined_count,
-                    "quarantined_by_rule": MV.json(quarantine_counts(con, entity)),
+                    "files_loaded_total": total_files,
+                    "rows_quarantined_total": sum(quarantined_by_rule.values()),
+                    "quarantined_by_rule": MV.json(quarantined_by_rule),
                     "files_read_this_run": MV.md(
                         _markdown_table(
                             ("file", "rows read", "loaded", "quarantined"),

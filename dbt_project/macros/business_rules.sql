@@ -71,12 +71,12 @@
     master data they held. A file with no date in its name always counts: its earlier contents
     are not kept, so its current contents are the best answer for any date. -#}
 {% macro is_extracted_by_as_of_date(source_file) -%}
-    coalesce(
-        try_cast(
-            regexp_extract({{ source_file }}, '^.*([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as date
-        ) <= {{ as_of_date() }},
-        true
-    )
+    coalesce({{ extract_file_date(source_file) }} <= {{ as_of_date() }}, true)
+{%- endmacro %}
+
+{#- The date an extract file was extracted: the last `YYYY-MM-DD` in its name; NULL without one. -#}
+{% macro extract_file_date(source_file) -%}
+    try_cast(regexp_extract({{ source_file }}, '^.*([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as date)
 {%- endmacro %}
 
 {#- Latest extract wins for master data: of the rows sharing `key`, the one from the file whose

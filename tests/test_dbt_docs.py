@@ -1,0 +1,87 @@
+"""What the Dagster UI shows of the dbt project: every data test, model and report column is
+described, the reports' columns have types, and an asset's description is its model's, not its
+SQL."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPORTS_FOLDER = "reports"
+
+
+@pytest.fixture(scope="module")
+def manifest(dbt_manifest) -> dict:
+    from dagster_project.dbt_project import dbt_project
+
+    return json.loads(Path(dbt_project.manifest_path).read_text())
+
+
+def nodes(manifest: dict, resource_type: str) -> list[dict]:
+    return [node for node in manifest["nodes"].values() if node["resource_type"] == resource_type]
+
+
+def report_models(manifest: dict) -> list[dict]:
+    return [node for node in nodes(manifest, "model") if node["fqn"][1] == REPORTS_FOLDER]
+
+
+def test_every_data_test_is_described(manifest):
+    tests = nodes(manifest, "test")
+    assert len(tests) >= 7
+    assert [test["name"] for test in tests if not test["description"].strip()] == []
+
+
+def test_every_model_is_described(manifest):
+    assert [m["name"] for m in nodes(manifest, "model") if not m["description"].strip()] == []
+
+
+def test_every_report_column_is_described_and_typed(manifest):
+    reports = report_models(manifest)
+    assert sorted(model["name"] for model in reports) == [
+        "customer_activity_report",
+        "customer_item_activity_report",
+        "inactive_customer_call_list",
+    ]
+    undocumented = [
+        f"{model['name']}.{name}: {'' if column.get('description') else 'description '}"
+        f"{'' if column.get('data_type') else 'data_type'}"
+        for model in reports
+        for name, column in model["columns"].items()
+        if not (column.get("description", "").strip() and column.get("data_type"))
+    ]
+    assert undocumented == []
+
+
+def test_the_call_list_declares_its_columns_as_they_are(manifest, hand_built_run):
+    """The call list is a view without a contract: its declared columns and types must be those
+    the warehouse's view has."""
+    (call_list,) = [
+        model for model in report_models(manifest) if model["name"] == "inactive_customer_call_list"
+    ]
+    declared = [
+        (name, column["data_type"].replace(" ", "").lower())
+        for name, column in call_list["columns"].items()
+    ]
+    actual = hand_built_run.query(
+        "select column_name, lower(data_type) from information_schema.columns "
+        "where table_schema = 'reports' and table_name = 'inactive_customer_call_list' "
+        "order by ordinal_position"
+    )
+    assert declared == [(name, data_type.replace(" ", "")) for name, data_type in actual]
+
+
+def test_the_ui_shows_each_models_description_and_each_tests_description(manifest):
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    descriptions = {
+        key.to_user_string(): graph.get(key).description for key in graph.get_all_asset_keys()
+    }
+    for model in nodes(manifest, "model"):
+        asset = f"{model['schema']}/{model['name']}"
+        assert descriptions[asset] == model["description"], asset
+        assert "Raw SQL" not in descriptions[asset]
+
+    by_name = {test["name"]: test["description"] for test in nodes(manifest, "test")}
+    checks = {key.name: graph.get_check_spec(key).description for key in graph.asset_check_keys}
+    assert {name: checks[name] for name in by_name} == by_name

@@ -61,18 +61,28 @@ def create_run(instance, as_of_date: str):
     """Creates the run of the code location's job (the location `workspace.yaml` names, as the UI
     loads it) with the run config and tags of `as_of_date`, as the UI's launchpad would: it shows
     on the job's pages. Returns the run and the job to execute it with, in this process."""
+    import importlib
+
     from dagster import RunConfig
+    from dagster._core.definitions.job_base import InMemoryJob
     from dagster._core.remote_origin import (
         InProcessCodeLocationOrigin,
         RemoteJobOrigin,
         RemoteRepositoryOrigin,
     )
     from dagster._core.workspace.load import location_origins_from_yaml_paths
-    from dagster._utils.hosted_user_process import recon_job_from_origin
 
-    from dagster_project.defs.schedules import AS_OF_DATE_TAG, TRIGGER_TAG, report_run_config
+    from dagster_project.defs.run_tags import AS_OF_DATE_TAG, TRIGGER_TAG
+    from dagster_project.defs.schedules import report_run_config
 
     (origin,) = location_origins_from_yaml_paths([str(WORKSPACE_FILE)])
+    # The definitions read the environment when they are built: built again for this run, as in
+    # a new process, when this process built them before (the tests run several).
+    module_name = origin.loadable_target_origin.module_name
+    already_built = module_name in sys.modules
+    definitions = importlib.import_module(module_name)
+    if already_built:
+        definitions = importlib.reload(definitions)
     run_config = RunConfig(
         ops=report_run_config(as_of_date).ops,
         # INFO, not DEBUG: one line per step and per dbt node is what a person follows.
@@ -112,7 +122,7 @@ def create_run(instance, as_of_date: str):
             job_code_origin=job.get_python_origin(),
             asset_graph=repository.asset_graph,
         )
-    return run, recon_job_from_origin(run.job_code_origin)
+    return run, InMemoryJob(definitions.defs.resolve_job_def(JOB_NAME))
 
 
 def log(message: str) -> None:

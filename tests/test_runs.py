@@ -140,6 +140,7 @@ def test_a_run_killed_at_any_step_does_not_hold_back_the_next(
         assert [slot.run_id for slot in holders] == [run.run_id]
 
     # What a publish killed while it copied the current file leaves behind (`reports_database`).
+    (tmp_path / "reports").mkdir(exist_ok=True)
     (tmp_path / "reports" / "reports.duckdb.copying").write_bytes(b"half a copy")
 
     output = finish(start_run(environment, tmp_path / "next.log"), tmp_path / "next.log")

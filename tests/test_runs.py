@@ -238,3 +238,75 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def a_started_run_in_process(instance, pid: int, holding_the_slot: bool):
+    """A run as a run worker leaves it: started, its process named in its log, holding the
+    warehouse's slot for its dbt step or not."""
+    from dagster import DagsterRunStatus
+    from dagster._core.events import EngineEventData
+    from dagster._core.test_utils import create_run_for_test
+
+    run = create_run_for_test(instance, job_name="inactive_customer_reports")
+    instance.report_engine_event(
+        f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
+    )
+    instance.handle_run_event(run.run_id, _run_start_event(run))
+    if holding_the_slot:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert storage.claim_concurrency_slot(WAREHOUSE_POOL, run.run_id, "dbt_models").is_claimed
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
+    return run
+
+
+def _run_start_event(run):
+    from dagster import DagsterEvent, DagsterEventType
+
+    return DagsterEvent(DagsterEventType.RUN_START.value, job_name=run.job_name)
+
+
+def a_process_that_is_gone() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_the_daemons_run_monitoring_fails_a_run_whose_process_is_gone(tmp_path):
+    import logging
+
+    from dagster import DagsterRunStatus, RunsFilter
+    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+
+    from tests.conftest import shipped_instance
+
+    with shipped_instance(tmp_path / "home") as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+        gone = a_started_run_in_process(instance, a_process_that_is_gone(), holding_the_slot=True)
+        alive = a_started_run_in_process(instance, os.getpid(), holding_the_slot=False)
+        for run in (gone, alive):
+            (record,) = instance.get_run_records(RunsFilter(run_ids=[run.run_id]))
+            # What the daemon does with each started run at every poll.
+            monitor_started_run(instance, None, record, logging.getLogger("monitoring"))
+
+        assert instance.get_run_by_id(gone.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == DagsterRunStatus.STARTED
+
+        # `make run` frees at once the slot the daemon frees a little after the run ended.
+        from dagster_project.runs import release_runs_whose_process_died
+
+        messages = []
+        assert release_runs_whose_process_died(instance, messages.append) == []
+        assert messages == [f"Freed the pool slots still held by the finished run {gone.run_id}."]
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
+
+
+def test_a_process_id_taken_again_after_a_restart_is_not_the_runs(tmp_path):
+    from dagster_project.runs import RunProcess, is_running
+
+    assert is_running(RunProcess(pid=os.getpid(), since=time.time()))
+    if Path("/proc/self/stat").exists():
+        # This process started long after a run named its id: another process.
+        assert not is_running(RunProcess(pid=os.getpid(), since=0.0))
+    assert not is_running(RunProcess(pid=a_process_that_is_gone(), since=time.time()))

@@ -87,6 +87,8 @@ def describe_run(instance: DagsterInstance, run_id: str) -> str:
         return f"run {run_id}"
     run = record.dagster_run
     details = [f"job {run.job_name}", f"status {run.status.value}"]
+    # The tag `dagster_project.defs.run_tags` names; not imported, so that the daemon loads this
+    # module (the launcher) without the pipeline's definitions.
     if "as_of_date" in run.tags:
         details.append(f"as of {run.tags['as_of_date']}")
     started = record.start_time or record.create_timestamp.timestamp()
@@ -180,7 +182,10 @@ def wait_for_runs_in_the_way(
             report_every_seconds
         ):
             reported[in_the_way[0]] = time.monotonic()
-            log(f"Waiting for {holder} to finish: one run at a time uses the warehouse.")
+            log(
+                f"Waiting for {holder} to finish: one run at a time uses the warehouse "
+                "(pool duckdb_warehouse)."
+            )
         time.sleep(poll_seconds)
 
 

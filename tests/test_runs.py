@@ -177,17 +177,17 @@ def test_a_run_waits_for_the_run_in_the_way_names_it_gives_up_and_ends_on_sigter
     dbt_manifest, dagster_home, tmp_path
 ):
     environment = run_environment(dagster_home, tmp_path)
-    holder = start_run(environment, tmp_path / "holder.log")
-    run = wait_for_step(dagster_home, "dbt_models", holder)
-    # Alive but going nowhere: it holds the warehouse's slot for as long as it is stopped.
-    os.killpg(holder.pid, signal.SIGSTOP)
+    # A run going nowhere: its process lives, and it holds the warehouse's slot.
+    holder = subprocess.Popen(["sleep", "600"])
     try:
+        with instance_at(dagster_home) as instance:
+            run = a_started_run_in_process(instance, holder.pid, holding_the_slot=True)
         impatient = start_run(
             run_environment(dagster_home, tmp_path / "impatient", RUN_WAIT_MINUTES="0.25"),
             tmp_path / "impatient.log",
         )
         output = finish(impatient, tmp_path / "impatient.log", timeout=120)
-        assert impatient.returncode == 1
+        assert impatient.returncode == 1, output[-3000:]
         assert f"Waiting for run {run.run_id} (job inactive_customer_reports, status STARTED" in (
             output
         )
@@ -228,7 +228,7 @@ def test_a_run_waits_for_the_run_in_the_way_names_it_gives_up_and_ends_on_sigter
                 os.killpg(waiting.pid, signal.SIGKILL)
             waiting.wait()
     finally:
-        os.killpg(holder.pid, signal.SIGKILL)
+        holder.kill()
         holder.wait()
 
 

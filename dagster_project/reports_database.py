@@ -268,6 +268,8 @@ class ReportsDatabasePublisher:
     def __init__(self, con, destination: Path):
         self._con = con
         self._destination = destination
+        # A copy a killed run left half-made: only a copy made here would ever remove it.
+        destination.with_name(destination.name + ".copying").unlink(missing_ok=True)
         self._latest_build, self._build_id = _latest_build(con)
         # Why the previous file does not take the changes (when a copy of the current one does),
         # and why neither does (when the file is written whole).

@@ -1,13 +1,17 @@
 """Materializes every asset once, in this process, and prints what the reports say.
 
 This is what `make run` calls: `python -m dagster_project.run [--as-of-date YYYY-MM-DD]`.
-The run is recorded in the Dagster instance (DAGSTER_HOME), so `make ui` shows it afterwards.
+The run is a run of the code location's job in the Dagster instance (DAGSTER_HOME), executed in
+this process: `make ui` shows it on the job's pages. It waits for the instance's other runs to
+finish (one run at a time uses the warehouse), after marking failed those whose process is gone
+(`dagster_project/runs.py`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -49,6 +53,82 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
     return "\n".join(lines)
 
 
+JOB_NAME = "inactive_customer_reports"
+WORKSPACE_FILE = settings.REPO_ROOT / "workspace.yaml"
+
+
+def create_run(instance, as_of_date: str):
+    """Creates the run of the code location's job (the location `workspace.yaml` names, as the UI
+    loads it) with the run config and tags of `as_of_date`, as the UI's launchpad would: it shows
+    on the job's pages. Returns the run and the job to execute it with, in this process."""
+    import importlib
+
+    from dagster import RunConfig
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    from dagster_project.defs.run_tags import AS_OF_DATE_TAG, TRIGGER_TAG
+    from dagster_project.defs.schedules import report_run_config
+
+    (origin,) = location_origins_from_yaml_paths([str(WORKSPACE_FILE)])
+    # The definitions read the environment when they are built: built again for this run, as in
+    # a new process, when this process built them before (the tests run several).
+    module_name = origin.loadable_target_origin.module_name
+    already_built = module_name in sys.modules
+    definitions = importlib.import_module(module_name)
+    if already_built:
+        definitions = importlib.reload(definitions)
+    run_config = RunConfig(
+        ops=report_run_config(as_of_date).ops,
+        # INFO, not DEBUG: one line per step and per dbt node is what a person follows.
+        loggers={"console": {"config": {"log_level": "INFO"}}},
+    ).to_config_dict()
+    # The code location loaded in this process rather than in a code server of its own: the run
+    # executes here, in the foreground.
+    in_process = InProcessCodeLocationOrigin(
+        origin.loadable_target_origin, location_name=origin.location_name
+    )
+    with in_process.create_location(instance) as location:
+        (repository,) = location.get_repositories().values()
+        job = repository.get_full_job(JOB_NAME)
+        plan = location.get_execution_plan(
+            job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+        ).execution_plan_snapshot
+        run = instance.create_run(
+            job_name=JOB_NAME,
+            run_id=None,
+            run_config=run_config,
+            status=None,
+            tags={**job.tags, AS_OF_DATE_TAG: as_of_date, TRIGGER_TAG: "make_run"},
+            root_run_id=None,
+            parent_run_id=None,
+            step_keys_to_execute=plan.step_keys_to_execute,
+            execution_plan_snapshot=plan,
+            job_snapshot=job.job_snapshot,
+            parent_job_snapshot=job.parent_job_snapshot,
+            asset_selection=None,
+            asset_check_selection=None,
+            resolved_op_selection=None,
+            op_selection=None,
+            # The origin the UI's own launches record: the workspace's code location.
+            remote_job_origin=RemoteJobOrigin(
+                RemoteRepositoryOrigin(origin, repository.name), JOB_NAME
+            ),
+            job_code_origin=job.get_python_origin(),
+            asset_graph=repository.asset_graph,
+        )
+    return run, InMemoryJob(definitions.defs.resolve_job_def(JOB_NAME))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -73,30 +153,41 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_manifest()
 
-    from dagster import DagsterInstance, RunConfig
+    from dagster import DagsterInstance
+    from dagster._core.events import EngineEventData
+    from dagster._core.execution.api import execute_run
 
-    from dagster_project.definitions import build_definitions
     from dagster_project.defs.alerts import step_failures
-    from dagster_project.defs.schedules import AS_OF_DATE_TAG, report_run_config
+    from dagster_project.runs import RunWaitTimeout, wait_for_runs_in_the_way
 
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
-    job = build_definitions().resolve_job_def("inactive_customer_reports")
-    result = job.execute_in_process(
-        # INFO, not DEBUG: one line per step and per dbt node is what a person follows.
-        run_config=RunConfig(
-            ops=report_run_config(as_of_date).ops,
-            loggers={"console": {"config": {"log_level": "INFO"}}},
-        ),
-        instance=instance,
-        tags={AS_OF_DATE_TAG: as_of_date},
-        raise_on_error=False,
+    run, job = create_run(instance, as_of_date)
+    # As Dagster's own run worker does: the run's log names its process, so that a later run
+    # finds this one failed if the process is killed.
+    instance.report_engine_event(
+        f"Started process for run (pid: {os.getpid()}).",
+        run,
+        EngineEventData.in_process(os.getpid()),
     )
+    # SIGTERM (`timeout`, a service manager) ends the wait as Ctrl-C does; Dagster then handles
+    # both while the run executes.
+    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        wait_for_runs_in_the_way(instance, run.run_id, settings.run_wait_minutes() * 60, log)
+    except (RunWaitTimeout, KeyboardInterrupt) as error:
+        message = str(error) or "Stopped while waiting for another run to finish."
+        instance.report_run_failed(run, message)
+        log(f"\nThe run failed: {message}")
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    result = execute_run(job, run, instance)
     if not result.success:
-        print("\nThe run failed:", file=sys.stderr)
+        log("\nThe run failed:")
         for step, message in step_failures(result.get_step_failure_events()):
-            print(f"- step {step}: {message}", file=sys.stderr)
+            log(f"- step {step}: {message}")
         return 1
     print()
     print(summarize(settings.warehouse_path(), settings.reports_dir()))

@@ -95,6 +95,12 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_DUCKDB_MEMORY_LIMIT
 
 
+def run_wait_minutes() -> float:
+    """`RUN_WAIT_MINUTES`: how long `make run` waits for another run of the instance to finish
+    before it gives up (default 60)."""
+    return float(os.environ.get("RUN_WAIT_MINUTES", "").strip() or 60)
+
+
 def failure_webhook_url() -> str:
     """`FAILURE_WEBHOOK_URL`: where a failed run's alert is posted (empty: the UI only)."""
     return os.environ.get("FAILURE_WEBHOOK_URL", "").strip()

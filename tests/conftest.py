@@ -4,8 +4,10 @@ The run is the expensive part (real DuckDB, real dbt, real Dagster), so it happe
 session, into a temporary warehouse, and the report tests read what it wrote.
 """
 
+import contextlib
 import datetime as dt
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,33 @@ def dbt_manifest() -> None:
     prepare_manifest()
 
 
+SHIPPED_INSTANCE_SETTINGS = Path(__file__).parent.parent / ".dagster_home" / "dagster.yaml"
+
+
+@contextlib.contextmanager
+def shipped_instance(home: Path | None = None):
+    """A Dagster instance with the shipped settings (`.dagster_home/dagster.yaml`: the run queue,
+    the `duckdb_warehouse` pool of one slot, run monitoring) in `home`, else a temporary folder."""
+    from dagster import DagsterInstance
+
+    with contextlib.ExitStack() as stack:
+        if home is None:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dagster_home")))
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHIPPED_INSTANCE_SETTINGS, home / "dagster.yaml")
+        yield stack.enter_context(DagsterInstance.from_config(str(home)))
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch) -> Path:
+    """DAGSTER_HOME, for this test, a folder holding a copy of the shipped `dagster.yaml`."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(SHIPPED_INSTANCE_SETTINGS, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
 @dataclass(frozen=True)
 class PipelineRun:
     warehouse: Path
@@ -80,7 +109,7 @@ def run_pipeline(
 ) -> PipelineRun:
     """Every asset materialized by the run the daily schedule asks for on `as_of_date` (or only
     those of `selection`, an asset selection, as a person may choose in the Dagster UI)."""
-    from dagster import DagsterInstance, build_schedule_context, materialize
+    from dagster import build_schedule_context, materialize
 
     from dagster_project import settings
     from dagster_project.dbt_project import dbt_cli_resource
@@ -100,7 +129,7 @@ def run_pipeline(
         # The schedule's run config alone must set the date: a stray AS_OF_DATE would hide a bug.
         "AS_OF_DATE": "1999-01-01",
     }
-    with settings.environment(environment), DagsterInstance.ephemeral() as instance:
+    with settings.environment(environment), shipped_instance() as instance:
         result = materialize(
             defs.assets,
             selection=selection or inactive_customer_reports_job.selection,

@@ -7,9 +7,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from dagster import DagsterInstance, build_run_status_sensor_context
+from dagster import build_run_status_sensor_context
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, shipped_instance
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_a_failed_run_alerts_with_the_failing_step_and_its_error(
     from dagster_project.defs.schedules import report_run_config
 
     defs = build_definitions()
-    with DagsterInstance.ephemeral() as instance:
+    with shipped_instance() as instance:
         result = defs.resolve_job_def("inactive_customer_reports").execute_in_process(
             run_config=report_run_config("2024-03-31"),
             instance=instance,

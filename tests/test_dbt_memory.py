@@ -9,6 +9,7 @@ from dagster_project import settings
 from dagster_project.dbt_project import dbt_cli_resource
 from dagster_project.defs import dbt_models as dbt_models_module
 from dagster_project.defs.warehouse import WarehouseResource
+from tests.conftest import shipped_instance
 
 
 def test_a_build_out_of_memory_is_retried_once_then_fails_naming_the_setting(
@@ -18,7 +19,10 @@ def test_a_build_out_of_memory_is_retried_once_then_fails_naming_the_setting(
     shutil.copy(hand_built_run.warehouse, warehouse)
     monkeypatch.setattr(dbt_models_module, "MEMORY_RETRY_SECONDS", 0)
     # Far too little for any model: every attempt runs out of memory.
-    with settings.environment({"WAREHOUSE_PATH": str(warehouse), "DUCKDB_MEMORY_LIMIT": "1MiB"}):
+    with (
+        settings.environment({"WAREHOUSE_PATH": str(warehouse), "DUCKDB_MEMORY_LIMIT": "1MiB"}),
+        shipped_instance() as instance,
+    ):
         result = materialize(
             [dbt_models_module.dbt_models],
             resources={
@@ -27,6 +31,7 @@ def test_a_build_out_of_memory_is_retried_once_then_fails_naming_the_setting(
             },
             run_config={"ops": {"dbt_models": {"config": {"as_of_date": "2024-06-30"}}}},
             raise_on_error=False,
+            instance=instance,
         )
 
     assert not result.success

@@ -190,11 +190,12 @@ def test_published_parquet_equals_the_warehouse_table(hand_built_run):
 
 
 def test_the_item_report_parquet_file_is_written_on_demand(hand_built_run, tmp_path):
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
     from dagster_project import settings
     from dagster_project.defs.published_reports import customer_item_activity_report_parquet
     from dagster_project.defs.warehouse import WarehouseResource
+    from tests.conftest import shipped_instance
 
     # The daily job leaves it out: it is about as large as the order history.
     assert not (hand_built_run.reports_dir / "customer_item_activity_report.parquet").exists()
@@ -203,7 +204,7 @@ def test_the_item_report_parquet_file_is_written_on_demand(hand_built_run, tmp_p
     shutil.copytree(hand_built_run.reports_dir, reports_dir)
     with (
         settings.environment({"REPORTS_DIR": str(reports_dir)}),
-        DagsterInstance.ephemeral() as instance,
+        shipped_instance() as instance,
     ):
         result = materialize(
             [customer_item_activity_report_parquet],

@@ -48,8 +48,9 @@ def test_the_generator_writes_parquet_with_the_same_rows(tmp_path):
             assert len(csv_rows) > 0
 
 
-def test_a_run_on_the_sample_prints_the_summary(tmp_path, monkeypatch, capsys, dbt_manifest):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+def test_a_run_on_the_sample_prints_the_summary(
+    tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
+):
     monkeypatch.delenv("RAW_DATA_DIR", raising=False)
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
@@ -68,7 +69,7 @@ def test_a_run_on_the_sample_prints_the_summary(tmp_path, monkeypatch, capsys, d
 
 
 def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(
-    tmp_path, monkeypatch, capsys, dbt_manifest
+    tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
 ):
     orders = tmp_path / "raw" / "orders"
     orders.mkdir(parents=True)
@@ -77,7 +78,6 @@ def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(
         "1,2024-02-29,C1,I1,1,5\n"
         "2,2024-02-30,C1,I1,1,5\n"
     )
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.setenv("RAW_DATA_DIR", str(tmp_path / "raw"))
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.defs.warehouse import WarehouseResource
+from tests.conftest import shipped_instance
 
 HOLD = """
 import sys, time, duckdb
@@ -104,16 +105,19 @@ def test_the_dbt_step_is_retried_when_another_process_takes_the_warehouse(
     shutil.copy(hand_built_run.warehouse, warehouse)
     monkeypatch.setattr(dbt_models_module, "LOCK_RETRY_SECONDS", 1)
 
-    result = materialize(
-        [dbt_models_module.dbt_models],
-        resources={
-            "warehouse": WarehouseTakenAfterTheWait(
-                database=str(warehouse), scratch_dir=str(tmp_path)
-            ),
-            "dbt": InstalledDbtCliResource(project_dir=dbt_project),
-        },
-        run_config={"ops": {"dbt_models": {"config": {"as_of_date": "2024-06-30"}}}},
-    )
+    # The retried step claims the warehouse's pool slot again, on the shipped instance settings.
+    with shipped_instance() as instance:
+        result = materialize(
+            [dbt_models_module.dbt_models],
+            resources={
+                "warehouse": WarehouseTakenAfterTheWait(
+                    database=str(warehouse), scratch_dir=str(tmp_path)
+                ),
+                "dbt": InstalledDbtCliResource(project_dir=dbt_project),
+            },
+            run_config={"ops": {"dbt_models": {"config": {"as_of_date": "2024-06-30"}}}},
+            instance=instance,
+        )
 
     assert result.success
     events = [e.event_type for e in result.all_events]

@@ -29,6 +29,7 @@ from pydantic import Field
 
 from dagster_project import settings
 from dagster_project.dbt_project import dbt_profile_env, dbt_project
+from dagster_project.defs.run_tags import report_date_tags
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource, is_lock_error
 
 DBT_ASSETS_NAME = "dbt_models"
@@ -236,6 +237,8 @@ def dbt_models(
 ):
     as_of_date = config.resolve()
     context.log.info(f"Building the reports as of {as_of_date}")
+    # However the run was launched (the UI's launchpad too), its tags say its date.
+    context.instance.add_run_tags(context.run.run_id, report_date_tags(as_of_date))
     # dbt opens the warehouse in its own process: wait here, with a message naming the holder,
     # while another process holds it, rather than let dbt fail on the lock.
     warehouse.wait_until_free()

@@ -27,17 +27,24 @@ from dagster import (
 from dagster_project import settings
 from dagster_project.defs.dbt_models import DBT_ASSETS_NAME, ReportDateConfig
 from dagster_project.defs.published_reports import ITEM_PARQUET_KEY
+from dagster_project.defs.run_tags import AS_OF_DATE_TAG, TRIGGER_TAG
 from dagster_project.extracts import ENTITIES, list_extract_files
-
-AS_OF_DATE_TAG = "as_of_date"
-TRIGGER_TAG = "trigger"
 
 inactive_customer_reports_job = define_asset_job(
     name="inactive_customer_reports",
     # Everything but the on-demand Parquet copy of the customer x item report, which is as large
     # as the order history (BI tools read that report in reports.duckdb).
     selection=AssetSelection.all() - AssetSelection.assets(ITEM_PARQUET_KEY),
-    description="Loads the extracts, builds the dbt models and publishes the reports.",
+    # Says which date a launch uses. Nothing in it depends on the environment: `make run`'s runs
+    # are runs of this same job only while its definition is the UI's.
+    description=(
+        "Loads the extracts, builds the dbt models and publishes the reports as of today (the "
+        "day the run starts; AS_OF_DATE instead, where the code location has it set), or as of "
+        "the date the launchpad's config names: "
+        '`ops: {dbt_models: {config: {as_of_date: "2026-06-30"}}}`. A date older than the '
+        "published reports' is a backfill: its reports go to REPORTS_DIR/backfills/<date>/. "
+        "Each run's tags say its date: `as_of_date`, and `backfill: true`."
+    ),
     # The three steps run one after the other anyway (each needs the one before, and all share
     # one warehouse file), so a process per step would only add its start-up: seconds each.
     executor_def=in_process_executor,

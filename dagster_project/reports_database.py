@@ -80,16 +80,6 @@ class Publication:
     rows_replaced: int = 0
     customer_rows_replaced: int = 0
 
-    def how(self) -> str:
-        if self.written_whole:
-            return f"written whole ({self.reason})"
-        why = f" ({self.reason})" if self.reason else ""
-        return (
-            f"updated from {self.updated_file}{why}: {self.rows_replaced} customer x item rows "
-            f"of {self.customers_changed} customers and {self.customer_rows_replaced} customer "
-            "rows replaced"
-        )
-
 
 def sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"

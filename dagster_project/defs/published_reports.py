@@ -289,21 +289,25 @@ def _call_list_metadata(con, rows: int, destination: Path, as_of_date) -> dict:
     }
 
 
-def _reports_database_metadata(con, done: Publication, destination: Path, as_of_date) -> dict:
-    """How `reports.duckdb` was published, in a reader's words, and its tables' row counts."""
+def how_published(done: Publication, destination: Path) -> str:
+    """How `reports.duckdb` was published, in a reader's words (the run log and the asset say
+    the same)."""
     if done.written_whole:
-        how = f"Written in full ({done.reason})."
-    else:
-        source = (
-            f"the previous file ({destination.name}.previous)"
-            if done.updated_file == "the previous file"
-            else f"a copy of the published file ({done.reason})"
-        )
-        how = (
-            f"Updated from {source}: replaced the rows of {done.customer_rows_replaced} "
-            f"customers in customer_activity_report and {done.rows_replaced} rows of "
-            f"{done.customers_changed} customers in customer_item_activity_report."
-        )
+        return f"Written in full ({done.reason})."
+    source = (
+        f"the previous file ({destination.name}.previous)"
+        if done.updated_file == "the previous file"
+        else f"a copy of the published file ({done.reason})"
+    )
+    return (
+        f"Updated from {source}: replaced the rows of {done.customer_rows_replaced} "
+        f"customers in customer_activity_report and {done.rows_replaced} rows of "
+        f"{done.customers_changed} customers in customer_item_activity_report."
+    )
+
+
+def _reports_database_metadata(con, done: Publication, destination: Path, as_of_date) -> dict:
+    """How `reports.duckdb` was published and its tables' row counts."""
     # The customer x item report is not counted: as large as the order history, counting it
     # would cost every daily run in proportion to the history.
     (customers,) = con.execute("select count(*) from reports.customer_activity_report").fetchone()
@@ -311,7 +315,7 @@ def _reports_database_metadata(con, done: Publication, destination: Path, as_of_
         "as_of_date": str(as_of_date),
         "path": MV.path(str(destination)),
         "readable_by": f"DuckDB 1.4 and newer (storage version {READER_STORAGE_VERSION})",
-        "how_published": MV.md(how),
+        "how_published": MV.md(how_published(done, destination)),
         "written_in_full": done.written_whole,
         "customer_rows_replaced": done.customer_rows_replaced,
         "customer_item_rows_replaced": done.rows_replaced,
@@ -440,8 +444,10 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
             if database is not None:
                 destination = reports_dir / REPORTS_DATABASE
                 done = database.publish(as_of_date, log=context.log)
-                how = done.how()
-                context.log.info(f"Published {', '.join(REPORT_TABLES)} to {destination}, {how}")
+                context.log.info(
+                    f"Published {', '.join(REPORT_TABLES)} to {destination}. "
+                    + how_published(done, destination)
+                )
                 yield MaterializeResult(
                     asset_key=DATABASE_KEY,
                     metadata=_reports_database_metadata(con, done, destination, as_of_date),

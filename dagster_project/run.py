@@ -10,6 +10,7 @@ finish (one run at a time uses the warehouse), after marking failed those whose 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import sys
@@ -22,13 +23,14 @@ from dagster_project import settings
 STATUSES = ("active", "inactive", "never_purchased")
 
 
-def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
-    """A few lines a person reads after a run: counts by status and where the tables are."""
+def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.date) -> str:
+    """A few lines a person reads after a run: counts by status and where the tables are. The
+    date is the run's: a report with no customers (no extract counts yet) has none of its own."""
     from dagster_project.defs.published_reports import BACKFILL_DIR, latest_published_date
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        as_of_date, *counts = con.execute(
-            "select max(as_of_date), "
+        counts = con.execute(
+            "select "
             + ", ".join(f"count(*) filter (where activity_status = '{s}')" for s in STATUSES)
             + " from reports.customer_activity_report"
         ).fetchone()
@@ -39,7 +41,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike) -> str:
         f"Warehouse: {warehouse} (views reports.customer_activity_report, "
         "reports.customer_item_activity_report)",
     ]
-    if published is not None and as_of_date is not None and published > as_of_date:
+    if published is not None and published > as_of_date:
         lines.append(
             f"Published in {Path(reports_dir) / BACKFILL_DIR / str(as_of_date)}; the current "
             f"reports in {reports_dir} stay as of {published}, a later date"
@@ -190,7 +192,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"- step {step}: {message}")
         return 1
     print()
-    print(summarize(settings.warehouse_path(), settings.reports_dir()))
+    print(
+        summarize(
+            settings.warehouse_path(), settings.reports_dir(), dt.date.fromisoformat(as_of_date)
+        )
+    )
     # Where the time went, for people watching their daily run and for the benchmark.
     steps = sorted(instance.get_run_step_stats(result.run_id), key=lambda s: s.start_time or 0)
     print(

@@ -13,6 +13,7 @@ from dagster_project import sample_data, settings
 from dagster_project.run import main
 
 SAMPLE_DIR = settings.REPO_ROOT / "data" / "raw"
+EXAMPLE_DIR = settings.REPO_ROOT / "data" / "examples" / "sales_by_customer_detail"
 
 
 def files_under(folder: Path) -> list[str]:
@@ -66,6 +67,25 @@ def test_a_run_on_the_sample_prints_the_summary(
         "reports.customer_item_activity_report)",
     ]
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
+
+
+def test_a_run_before_any_extract_counts_says_its_own_date(
+    tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
+):
+    """The README's worked example as of a date before its only file was extracted: no customer
+    yet, and the summary still names the date the run was for."""
+    monkeypatch.setenv("RAW_DATA_DIR", str(EXAMPLE_DIR))
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    assert main(["--as-of-date", "2026-06-30"]) == 0
+
+    summary = capsys.readouterr().out.split("\n\n")[-1]
+    assert summary.splitlines()[:4] == [
+        "Customer activity as of 2026-06-30: 0 customers",
+        "  active               0",
+        "  inactive             0",
+        "  never_purchased      0",
+    ]
 
 
 def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(

@@ -76,6 +76,7 @@ def create_run(instance, as_of_date: str):
 
     from dagster_project.defs.run_tags import AS_OF_DATE_TAG, TRIGGER_TAG
     from dagster_project.defs.schedules import report_run_config
+    from dagster_project.runs import PROCESS_TAG
 
     (origin,) = location_origins_from_yaml_paths([str(WORKSPACE_FILE)])
     # The definitions read the environment when they are built: built again for this run, as in
@@ -106,7 +107,12 @@ def create_run(instance, as_of_date: str):
             run_id=None,
             run_config=run_config,
             status=None,
-            tags={**job.tags, AS_OF_DATE_TAG: as_of_date, TRIGGER_TAG: "make_run"},
+            tags={
+                **job.tags,
+                AS_OF_DATE_TAG: as_of_date,
+                TRIGGER_TAG: "make_run",
+                PROCESS_TAG: str(os.getpid()),
+            },
             root_run_id=None,
             parent_run_id=None,
             step_keys_to_execute=plan.step_keys_to_execute,

@@ -40,13 +40,25 @@ class RunProcess:
     since: float
 
 
+# `make run` names its process in the tags of the run it creates, so that no run of its ever
+# exists without one: two `make run`s started at once each see the other's process.
+PROCESS_TAG = "process_id"
+
+
 def run_process(instance: DagsterInstance, run_id: str) -> RunProcess | None:
-    """The latest process the run's log names (None when it names none yet)."""
+    """The latest process the run's log names, else the one its tags name (None when neither
+    names one yet)."""
     for record in reversed(instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT)):
         data = record.dagster_event.engine_event_data if record.dagster_event else None
         pid = data.metadata.get("pid") if data and data.metadata else None
         if pid is not None:
             return RunProcess(pid=int(pid.value), since=record.timestamp)
+    record = instance.get_run_record_by_id(run_id)
+    if record is not None and PROCESS_TAG in record.dagster_run.tags:
+        return RunProcess(
+            pid=int(record.dagster_run.tags[PROCESS_TAG]),
+            since=record.create_timestamp.timestamp(),
+        )
     return None
 
 

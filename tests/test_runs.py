@@ -310,3 +310,30 @@ def test_a_process_id_taken_again_after_a_restart_is_not_the_runs(tmp_path):
         # This process started long after a run named its id: another process.
         assert not is_running(RunProcess(pid=os.getpid(), since=0.0))
     assert not is_running(RunProcess(pid=a_process_that_is_gone(), since=time.time()))
+
+
+def test_a_run_created_a_moment_before_is_in_the_way_before_it_logs_its_process(tmp_path):
+    """Two `make run`s started at once: the one created first has not yet logged its process when
+    the second looks, and must still be waited for (its tags name its process)."""
+    from dagster._core.test_utils import create_run_for_test
+
+    from dagster_project.runs import PROCESS_TAG, runs_in_the_way
+    from tests.conftest import shipped_instance
+
+    with shipped_instance(tmp_path / "home") as instance:
+        first = create_run_for_test(
+            instance, job_name="inactive_customer_reports", tags={PROCESS_TAG: str(os.getpid())}
+        )
+        second = create_run_for_test(
+            instance, job_name="inactive_customer_reports", tags={PROCESS_TAG: str(os.getpid())}
+        )
+        assert runs_in_the_way(instance, second.run_id) == [first.run_id]
+        assert runs_in_the_way(instance, first.run_id) == []
+        gone = create_run_for_test(
+            instance,
+            job_name="inactive_customer_reports",
+            tags={PROCESS_TAG: str(a_process_that_is_gone())},
+        )
+        assert sorted(runs_in_the_way(instance, gone.run_id)) == sorted(
+            [first.run_id, second.run_id]
+        )

@@ -338,7 +338,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _exact_path_sql(path: Path) -> str:
+def exact_path_sql(path: Path) -> str:
     """`path` as a DuckDB string literal that names this one file and no other.
 
     DuckDB's readers take every path as a glob pattern: a file named `items_*.parquet` would
@@ -716,14 +716,14 @@ def _read_file_as_text(
                 con.execute("drop table if exists _csv_rejects")
                 con.execute("drop table if exists _csv_reject_scans")
                 source = (
-                    f"read_csv({_exact_path_sql(readable)}, header = true, auto_detect = false, "
+                    f"read_csv({exact_path_sql(readable)}, header = true, auto_detect = false, "
                     f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
                     f"comment = '', skip = {skip}, strict_mode = true, encoding = 'utf-8', "
                     f"compression = '{compression}', store_rejects = true, "
                     "rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
                 )
             else:
-                source = f"read_parquet({_exact_path_sql(path)})"
+                source = f"read_parquet({exact_path_sql(path)})"
             con.execute(
                 f"create or replace temp table {scratch} as select *, null::integer as _line "
                 f"from {source}"

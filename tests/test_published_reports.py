@@ -270,3 +270,22 @@ def test_the_readme_bi_queries_run_on_the_published_file(hand_built_run, tool, e
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout) == expected
+
+
+def test_a_published_files_date_is_read_from_a_folder_named_like_a_pattern(tmp_path):
+    """A reports folder whose name holds `*` is read as itself, not as a pattern that also
+    reads the files of the folders beside it."""
+    from dagster_project.defs.published_reports import (
+        CUSTOMER_REPORT_FILE,
+        latest_published_date,
+    )
+
+    reports_dir, beside = tmp_path / "reports*", tmp_path / "reports of another business"
+    with duckdb.connect() as con:
+        for folder, date in ((reports_dir, "2026-11-20"), (beside, "2027-01-31")):
+            folder.mkdir()
+            con.execute(
+                f"copy (select date '{date}' as as_of_date) "
+                f"to '{folder / CUSTOMER_REPORT_FILE}' (format parquet)"
+            )
+        assert latest_published_date(con, reports_dir) == dt.date(2026, 11, 20)

@@ -42,6 +42,7 @@ from dagster import MetadataValue as MV
 
 from dagster_project import settings
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
+from dagster_project.extracts import exact_path_sql
 from dagster_project.reports_database import (
     READER_STORAGE_VERSION,
     Publication,
@@ -133,7 +134,9 @@ def published_as_of_date(con, path: Path) -> dt.date | None:
                 first_row = call_list.readline()
             as_of_date = first_row.split(",", 1)[0].strip() or None
         else:
-            (as_of_date,) = con.execute(f"select max(as_of_date) from {sql_path(path)}").fetchone()
+            (as_of_date,) = con.execute(
+                f"select max(as_of_date) from read_parquet({exact_path_sql(path)})"
+            ).fetchone()
     except Exception:
         # Unreadable (say, a file a user replaced by hand): nothing worth keeping, publish over it.
         return None

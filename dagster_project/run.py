@@ -151,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.as_of_date
             else settings.default_as_of_date()
         ).isoformat()
+        wait_seconds = settings.run_wait_minutes() * 60
     except ValueError as error:
-        # The message names the setting and the format to write: a traceback would bury it.
+        # The message names the setting and what to write: a traceback would bury it.
         print(error, file=sys.stderr)
         return 2
 
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     # both while the run executes.
     previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        wait_for_runs_in_the_way(instance, run.run_id, settings.run_wait_minutes() * 60, log)
+        wait_for_runs_in_the_way(instance, run.run_id, wait_seconds, log)
     except (RunWaitTimeout, KeyboardInterrupt) as error:
         message = str(error) or "Stopped while waiting for another run to finish."
         instance.report_run_failed(run, message)

@@ -98,7 +98,14 @@ def duckdb_memory_limit() -> str:
 def run_wait_minutes() -> float:
     """`RUN_WAIT_MINUTES`: how long `make run` waits for another run of the instance to finish
     before it gives up (default 60)."""
-    return float(os.environ.get("RUN_WAIT_MINUTES", "").strip() or 60)
+    text = os.environ.get("RUN_WAIT_MINUTES", "").strip()
+    try:
+        minutes = float(text or 60)
+    except ValueError:
+        minutes = -1.0
+    if not minutes >= 0:
+        raise ValueError(f"RUN_WAIT_MINUTES: {text!r} is not a number of minutes, e.g. 60")
+    return minutes
 
 
 def failure_webhook_url() -> str:

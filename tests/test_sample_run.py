@@ -133,3 +133,21 @@ def test_a_bad_as_of_date_prints_what_to_write_and_nothing_else(environment, arg
     )
     assert (completed.returncode, completed.stdout) == (2, "")
     assert completed.stderr == f"{message} is not a date; expected YYYY-MM-DD, e.g. 2026-11-20\n"
+
+
+@pytest.mark.parametrize("value", ["abc", "-5"])
+def test_a_bad_run_wait_prints_what_to_write_and_nothing_else(value, dagster_home):
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster_project.run", "--as-of-date", "2026-11-20"],
+        env=os.environ | {"RUN_WAIT_MINUTES": value},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr == f"RUN_WAIT_MINUTES: {value!r} is not a number of minutes, e.g. 60\n"
+    # Nothing was started: no run is left behind in the instance.
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert instance.get_runs() == []

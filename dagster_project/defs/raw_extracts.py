@@ -29,6 +29,7 @@ from dagster_project.extracts import (
     LOAD_LEDGER_TABLE,
     ExtractError,
     LoadSettings,
+    _literal,
     load_entity,
     quarantine_counts,
     reconcile,
@@ -74,7 +75,7 @@ def _orders_arriving_check(con, key: AssetKey) -> AssetCheckResult:
 def _reconciliation_check(con, entity, key: AssetKey) -> AssetCheckResult:
     per_file = reconcile(con, entity)
     unbalanced = [row for row in per_file if row[1] != row[2] + row[3]]
-    names = ", ".join(f"'{row[0]}'" for row in unbalanced)
+    names = ", ".join(_literal(row[0]) for row in unbalanced)
     return AssetCheckResult(
         asset_key=key,
         check_name=RECONCILIATION_CHECK,

@@ -124,7 +124,8 @@ class Column:
         return {
             "text": "a value",
             "date": "a date such as 2024-03-01 (or a timestamp whose date part counts)",
-            "decimal": "a number with at most 4 decimals, such as 12.50 or -3",
+            "decimal": "a number with at most 14 digits before the point and 4 after it, such "
+            "as 12.50 or -3",
             "integer": "a whole number",
             "one_of": "one of " + ", ".join(self.allowed),
         }[self.kind]

@@ -19,7 +19,9 @@ from dagster_project.extracts import ENTITIES, ExtractError, LoadSettings, load_
 CORPUS = Path(__file__).parent / "fixtures" / "bad_extracts"
 LOADED_AT = dt.datetime(2024, 7, 1, 6, 0, tzinfo=dt.UTC)
 DATE = "expected a date such as 2024-03-01 (or a timestamp whose date part counts)"
-NUMBER = "expected a number with at most 4 decimals, such as 12.50 or -3"
+NUMBER = (
+    "expected a number with at most 14 digits before the point and 4 after it, such as 12.50 or -3"
+)
 ORDER_TYPES = "expected one of invoice, sales_receipt, credit_memo, refund, void"
 EARLIEST = "is before 1900-01-01, the earliest order date allowed (EARLIEST_ORDER_DATE)"
 

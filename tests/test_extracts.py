@@ -35,7 +35,9 @@ LOADED_AT = dt.datetime(2024, 7, 1, 6, 0, tzinfo=dt.UTC)
 HEADER = "order_id,order_date,customer_id,item_id,quantity,amount,line_number,order_type"
 ORDERS_ALLOWED = "one of invoice, sales_receipt, credit_memo, refund, void"
 DATE_EXPECTED = "a date such as 2024-03-01 (or a timestamp whose date part counts)"
-NUMBER_EXPECTED = "a number with at most 4 decimals, such as 12.50 or -3"
+NUMBER_EXPECTED = (
+    "a number with at most 14 digits before the point and 4 after it, such as 12.50 or -3"
+)
 # Every row may be quarantined without failing the file.
 LOOSE = LoadSettings(max_quarantine_share=1.0)
 
@@ -315,6 +317,13 @@ GOOD_ROWS = [
             ("A2", "2024-03-01", "C1", "I1", "1", "12.34567", None, None),
             "invalid_number",
             f"column amount: has '12.34567', expected {NUMBER_EXPECTED}",
+        ),
+        (
+            # 15 digits before the point: more than any sum of such lines could hold.
+            "A2,2024-03-01,C1,I1,1,123456789012345,,",
+            ("A2", "2024-03-01", "C1", "I1", "1", "123456789012345", None, None),
+            "invalid_number",
+            f"column amount: has '123456789012345', expected {NUMBER_EXPECTED}",
         ),
         (
             # The message shows the trimmed value, the raw record the value as written.

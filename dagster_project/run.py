@@ -26,7 +26,11 @@ STATUSES = ("active", "inactive", "never_purchased")
 def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.date) -> str:
     """A few lines a person reads after a run: counts by status and where the tables are. The
     date is the run's: a report with no customers (no extract counts yet) has none of its own."""
-    from dagster_project.defs.published_reports import BACKFILL_DIR, latest_published_date
+    from dagster_project.defs.published_reports import (
+        BACKFILL_DIR,
+        is_backfill,
+        latest_published_date,
+    )
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         counts = con.execute(
@@ -41,7 +45,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         f"Warehouse: {warehouse} (views reports.customer_activity_report, "
         "reports.customer_item_activity_report)",
     ]
-    if published is not None and published > as_of_date:
+    if is_backfill(as_of_date, published):
         lines.append(
             f"Published in {Path(reports_dir) / BACKFILL_DIR / str(as_of_date)}; the current "
             f"reports in {reports_dir} stay as of {published}, a later date"

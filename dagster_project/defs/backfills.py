@@ -8,7 +8,8 @@ this sensor starts, right after a successful backfill, the job again for the dat
 published reports, which puts the views back to that date and publishes the same reports again.
 """
 
-import duckdb
+import datetime as dt
+
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -19,15 +20,10 @@ from dagster import (
     run_status_sensor,
 )
 
-from dagster_project import settings
 from dagster_project.defs.dbt_models import DBT_ASSETS_NAME
-from dagster_project.defs.published_reports import latest_published_date
-from dagster_project.defs.schedules import (
-    AS_OF_DATE_TAG,
-    TRIGGER_TAG,
-    inactive_customer_reports_job,
-    report_run_config,
-)
+from dagster_project.defs.published_reports import is_backfill
+from dagster_project.defs.run_tags import AS_OF_DATE_TAG, TRIGGER_TAG, current_reports_date
+from dagster_project.defs.schedules import inactive_customer_reports_job, report_run_config
 
 AFTER_BACKFILL_TRIGGER = "latest_date_after_backfill"
 
@@ -45,9 +41,8 @@ def latest_date_request(run_id: str, tags: dict, run_config: dict) -> RunRequest
     """The run that puts the warehouse back to the latest published date after the run `run_id`,
     when that run was a backfill."""
     as_of_date = run_as_of_date(tags, run_config)
-    with duckdb.connect() as con:
-        published = latest_published_date(con, settings.reports_dir())
-    if as_of_date is None or published is None or published.isoformat() <= as_of_date:
+    published = current_reports_date()
+    if as_of_date is None or not is_backfill(dt.date.fromisoformat(as_of_date), published):
         return SkipReason(f"Run {run_id} was not a backfill")
     latest = published.isoformat()
     return RunRequest(

@@ -16,11 +16,15 @@ BACKFILL_TAG = "backfill"
 TRIGGER_TAG = "trigger"
 
 
+def current_reports_date() -> dt.date | None:
+    """The as-of date of the current published reports in REPORTS_DIR (None before the first)."""
+    with duckdb.connect() as con:
+        return latest_published_date(con, settings.reports_dir())
+
+
 def report_date_tags(as_of_date: str) -> dict[str, str]:
     """The tags of a run computing the reports as of `as_of_date` (YYYY-MM-DD)."""
-    with duckdb.connect() as con:
-        published = latest_published_date(con, settings.reports_dir())
     tags = {AS_OF_DATE_TAG: as_of_date}
-    if is_backfill(dt.date.fromisoformat(as_of_date), published):
+    if is_backfill(dt.date.fromisoformat(as_of_date), current_reports_date()):
         tags[BACKFILL_TAG] = "true"
     return tags

@@ -69,6 +69,35 @@ def test_a_run_on_the_sample_prints_the_summary(
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
 
 
+def test_the_readmes_worked_example_publishes_reports_bi_tools_read(
+    tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
+):
+    """The worked example of docs/extract-mapping.md, as written there: an orders-only folder of
+    a foreign export, mapped by its `_mapping.toml`."""
+    from tests.conftest import PipelineRun
+    from tests.test_published_reports import assert_bi_tools_read_the_reports
+
+    monkeypatch.setenv("RAW_DATA_DIR", str(EXAMPLE_DIR))
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "example.duckdb"))
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "example-reports"))
+    assert main(["--as-of-date", "2026-11-20"]) == 0
+
+    summary = capsys.readouterr().out.split("\n\n")[-1]
+    assert summary.splitlines()[:4] == [
+        "Customer activity as of 2026-11-20: 2 customers",
+        "  active               2",
+        "  inactive             0",
+        "  never_purchased      0",
+    ]
+    reports_dir = tmp_path / "example-reports"
+    assert sorted(p.name for p in reports_dir.iterdir()) == [
+        "customer_activity_report.parquet",
+        "inactive_customers.csv",
+        "reports.duckdb",
+    ]
+    assert_bi_tools_read_the_reports(PipelineRun(tmp_path / "example.duckdb", reports_dir, None))
+
+
 def test_a_run_before_any_extract_counts_says_its_own_date(
     tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
 ):

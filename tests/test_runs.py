@@ -155,6 +155,27 @@ def test_a_run_killed_at_any_step_does_not_hold_back_the_next(
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots == []
 
 
+def test_a_run_ended_by_sigterm_during_dbt_leaves_nothing_behind_and_the_next_completes(
+    clean_run, dagster_home, tmp_path
+):
+    """`timeout make run` (SIGTERM to the process group) while dbt builds."""
+    environment = run_environment(dagster_home, tmp_path)
+    stopped = start_run(environment, tmp_path / "stopped.log")
+    wait_for_step(dagster_home, "dbt_models", stopped)
+    os.killpg(stopped.pid, signal.SIGTERM)
+    output = finish(stopped, tmp_path / "stopped.log", timeout=120)
+
+    assert stopped.returncode == 1, output[-3000:]
+    assert (
+        "- step dbt_models: stopped by a signal (SIGTERM or Ctrl-C); run the job again to "
+        "complete it" in output
+    )
+    assert _live_processes_of_group(stopped.pid) == []
+    output = finish(start_run(environment, tmp_path / "next.log"), tmp_path / "next.log")
+    assert "Customer activity as of 2026-11-20: 150 customers" in output
+    assert reports_of(tmp_path) == clean_run
+
+
 def test_two_runs_started_at_once_run_one_after_the_other(clean_run, dagster_home, tmp_path):
     environment = run_environment(dagster_home, tmp_path)
     first = start_run(environment, tmp_path / "first.log")
@@ -230,6 +251,15 @@ def test_a_run_waits_for_the_run_in_the_way_names_it_gives_up_and_ends_on_sigter
     finally:
         holder.kill()
         holder.wait()
+
+
+def _live_processes_of_group(pgid: int) -> list[str]:
+    """The processes of the group that still run: an exited child whose parent is gone stays a
+    zombie where nothing reaps orphans (a container's first process often does not)."""
+    listing = subprocess.run(
+        ["ps", "-o", "stat=,args=", "-g", str(pgid)], capture_output=True, text=True
+    ).stdout
+    return [line for line in listing.splitlines() if not line.strip().startswith("Z")]
 
 
 def _group_alive(pgid: int) -> bool:

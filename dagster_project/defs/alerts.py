@@ -32,6 +32,10 @@ def step_failures(events: Iterable[DagsterEvent]) -> list[tuple[str, str]]:
         while error.cause is not None and error.cls_name != "Failure":
             error = error.cause
         message = error.message.strip().split(f"{error.cls_name}: ", 1)[-1]
+        if error.cls_name == "DagsterExecutionInterruptedError":
+            # SIGTERM or Ctrl-C: a file's load and a publication are each all or nothing, and a
+            # dbt build is idempotent, so running again completes what the step began.
+            message = "stopped by a signal (SIGTERM or Ctrl-C); run the job again to complete it"
         failures.append((event.step_key, message))
     return failures
 

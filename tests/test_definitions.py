@@ -4,6 +4,7 @@ and its schedule asks for the reports as of the scheduled day."""
 import datetime as dt
 import json
 import os
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,17 @@ def defs(dbt_manifest):
 
 def key(path: str) -> AssetKey:
     return AssetKey(path.split("/"))
+
+
+def test_the_jobs_description_keeps_every_word_when_the_ui_renders_it(defs):
+    """The UI renders a job's description as Markdown, where a `<date>` outside a code span is an
+    HTML tag: it disappears from the page, leaving `backfills//`."""
+    description = defs.get_job_def("inactive_customer_reports").description
+    outside_code_spans = description.split("`")[::2]
+    assert [re.findall(r"<[^>]*>", text) for text in outside_code_spans] == [
+        [] for _ in outside_code_spans
+    ]
+    assert "`REPORTS_DIR/backfills/<as_of_date>/`" in description
 
 
 def test_every_asset_is_defined_in_its_group(defs):

@@ -38,12 +38,13 @@ inactive_customer_reports_job = define_asset_job(
     # Says which date a launch uses. Nothing in it depends on the environment: `make run`'s runs
     # are runs of this same job only while its definition is the UI's.
     description=(
-        "Loads the extracts, builds the dbt models and publishes the reports as of today (the "
-        "day the run starts; AS_OF_DATE instead, where the code location has it set), or as of "
-        "the date the launchpad's config names: "
+        "Loads the extracts, builds the dbt models and publishes the reports. A launch without "
+        "config computes them as of today (the day the run starts), or as of `AS_OF_DATE` where "
+        "the code location's environment sets it; the launchpad's config names another date: "
         '`ops: {dbt_models: {config: {as_of_date: "2026-06-30"}}}`. A date older than the '
-        "published reports' is a backfill: its reports go to REPORTS_DIR/backfills/<date>/. "
-        "Each run's tags say its date: `as_of_date`, and `backfill: true`."
+        "published reports' is a backfill: its reports go to "
+        "`REPORTS_DIR/backfills/<as_of_date>/` and the current ones stay as they are. Each run's "
+        "tags say its date: `as_of_date`, and `backfill: true` for a backfill."
     ),
     # The three steps run one after the other anyway (each needs the one before, and all share
     # one warehouse file), so a process per step would only add its start-up: seconds each.

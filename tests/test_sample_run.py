@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project import sample_data, settings
-from dagster_project.run import main
+from dagster_project.run import main, summarize
 
 SAMPLE_DIR = settings.REPO_ROOT / "data" / "raw"
 EXAMPLE_DIR = settings.REPO_ROOT / "data" / "examples" / "sales_by_customer_detail"
@@ -67,6 +67,35 @@ def test_a_run_on_the_sample_prints_the_summary(
         "reports.customer_item_activity_report)",
     ]
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
+
+
+def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
+    """After a backfill the warehouse's views show the backfilled date, not the published one."""
+    import datetime as dt
+
+    import duckdb
+
+    warehouse, reports = tmp_path / "warehouse.duckdb", tmp_path / "reports"
+    reports.mkdir()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema reports")
+        con.execute(
+            "create table reports.customer_activity_report as "
+            "select 'active' as activity_status, date '2026-06-30' as as_of_date"
+        )
+        con.execute(
+            "copy (select date '2026-11-20' as as_of_date) "
+            f"to '{reports / 'customer_activity_report.parquet'}'"
+        )
+
+    lines = summarize(warehouse, reports, dt.date(2026, 6, 30)).splitlines()
+    assert lines[4:] == [
+        f"Warehouse: {warehouse} (views reports.customer_activity_report, "
+        "reports.customer_item_activity_report), as of 2026-06-30 until a run as of 2026-11-20 "
+        "(the sensor latest_date_after_backfill starts one when the Dagster daemon runs)",
+        f"Published in {reports / 'backfills' / '2026-06-30'}; the current reports in {reports} "
+        "stay as of 2026-11-20, a later date",
+    ]
 
 
 def test_a_run_before_any_extract_counts_says_its_own_date(

@@ -98,6 +98,37 @@ def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("raw_data_dir", "as_of_date"), [(None, "2026-11-20"), ("/my/extracts", "")]
+)
+def test_the_uis_launches_use_the_date_make_run_uses(raw_data_dir, as_of_date):
+    """A launch without config in `make ui` reports the sample as of its date, as `make run` does
+    (not today, which would make the next `make run` a backfill); other extracts as of today."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("RAW_DATA_DIR", "AS_OF_DATE")}
+    if raw_data_dir:
+        environment["RAW_DATA_DIR"] = raw_data_dir
+    dates = {}
+    for target, program in (("ui", "dagster dev"), ("run", "-m dagster_project.run")):
+        commands = subprocess.run(
+            ["make", "--no-print-directory", "-n", target],
+            cwd=settings.REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (command,) = [line for line in commands.splitlines() if program in line]
+        # The command's environment assignments, then what the program would see.
+        assignments = command.split(" /", 1)[0]
+        dates[target] = subprocess.run(
+            ["sh", "-c", f"{assignments} printenv AS_OF_DATE"],
+            env=environment,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    assert dates == {"ui": as_of_date, "run": as_of_date}
+
+
 def test_a_run_before_any_extract_counts_says_its_own_date(
     tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
 ):

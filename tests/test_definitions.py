@@ -33,6 +33,22 @@ def test_the_jobs_description_keeps_every_word_when_the_ui_renders_it(defs):
     assert "`REPORTS_DIR/backfills/<as_of_date>/`" in description
 
 
+def test_the_schedules_and_sensors_say_what_they_run_when_and_for_which_date(defs):
+    descriptions = {
+        **{schedule.name: schedule.description for schedule in defs.schedules},
+        **{sensor.name: sensor.description for sensor in defs.sensors},
+    }
+    assert descriptions["daily_reports_schedule"] == (
+        "Runs the job at '0 6 * * *' (UTC) for the reports as of the scheduled day, the run's "
+        "`as_of_date`. DAILY_SCHEDULE_CRON and SCHEDULE_TIMEZONE set the time."
+    )
+    assert descriptions["new_extracts_sensor"].startswith("Off by default.")
+    assert "as of today (in SCHEDULE_TIMEZONE)" in descriptions["new_extracts_sensor"]
+    assert "its as-of date" in descriptions["report_run_failure_alert"]
+    after_backfill = descriptions["latest_date_after_backfill"]
+    assert "the date of the current published reports" in after_backfill
+
+
 def test_every_asset_is_defined_in_its_group(defs):
     graph = defs.resolve_asset_graph()
     groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}

@@ -66,7 +66,8 @@ def build_daily_schedule(cron: str, timezone: str) -> ScheduleDefinition:
         cron_schedule=cron,
         execution_timezone=timezone,
         default_status=DefaultScheduleStatus.RUNNING,
-        description=f"The reports as of the scheduled day, at '{cron}' ({timezone}).",
+        description=f"Runs the job at '{cron}' ({timezone}) for the reports as of the scheduled "
+        "day, the run's `as_of_date`. DAILY_SCHEDULE_CRON and SCHEDULE_TIMEZONE set the time.",
     )
     def daily_reports_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         as_of_date = context.scheduled_execution_time.date().isoformat()
@@ -100,7 +101,9 @@ def build_new_extracts_sensor(timezone: str) -> SensorDefinition:
         job=inactive_customer_reports_job,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Runs the pipeline when new or changed extract files appear.",
+        description="Off by default. Once turned on, looks at the extract folders of "
+        "RAW_DATA_DIR every minute and runs the job as of today (in SCHEDULE_TIMEZONE) when "
+        "extract files or mapping files appear or change.",
     )
     def new_extracts_sensor(context: SensorEvaluationContext):
         listing = extract_listing()

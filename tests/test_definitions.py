@@ -25,7 +25,7 @@ def key(path: str) -> AssetKey:
 def test_the_jobs_description_keeps_every_word_when_the_ui_renders_it(defs):
     """The UI renders a job's description as Markdown, where a `<date>` outside a code span is an
     HTML tag: it disappears from the page, leaving `backfills//`."""
-    description = defs.get_job_def("inactive_customer_reports").description
+    description = defs.resolve_job_def("inactive_customer_reports").description
     outside_code_spans = description.split("`")[::2]
     assert [re.findall(r"<[^>]*>", text) for text in outside_code_spans] == [
         [] for _ in outside_code_spans

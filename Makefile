@@ -7,6 +7,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 # The shipped sample is a snapshot extracted on this date; `make run` reports it as of that date
 # unless AS_OF_DATE or RAW_DATA_DIR is set, so it shows the same mix of customers on any day.
 SAMPLE_AS_OF_DATE := 2026-11-20
+# The as-of date of `make run` and of the UI's launches without config (`make ui`): AS_OF_DATE
+# when set, else the sample's date for the sample, else empty (today).
+AS_OF_DATE_DEFAULT = AS_OF_DATE="$${AS_OF_DATE:-$(if $(RAW_DATA_DIR),,$(SAMPLE_AS_OF_DATE))}"
 
 export PATH := $(BIN):$(PATH)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
@@ -30,11 +33,10 @@ manifest: install
 	$(BIN)/python -c "from dagster_project.dbt_project import prepare_manifest; prepare_manifest()"
 
 run: install
-	AS_OF_DATE="$${AS_OF_DATE:-$(if $(RAW_DATA_DIR),,$(SAMPLE_AS_OF_DATE))}" \
-		$(BIN)/python -m dagster_project.run
+	$(AS_OF_DATE_DEFAULT) $(BIN)/python -m dagster_project.run
 
 ui: manifest
-	$(BIN)/dagster dev --workspace workspace.yaml
+	$(AS_OF_DATE_DEFAULT) $(BIN)/dagster dev --workspace workspace.yaml
 
 lint: install
 	$(BIN)/ruff check dagster_project tests

@@ -39,13 +39,20 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
             + " from reports.customer_activity_report"
         ).fetchone()
         published = latest_published_date(con, Path(reports_dir))
+    backfill = is_backfill(as_of_date, published)
     lines = [
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
         f"Warehouse: {warehouse} (views reports.customer_activity_report, "
         "reports.customer_item_activity_report)",
     ]
-    if is_backfill(as_of_date, published):
+    if backfill:
+        # The views stay at the backfill's date: only the daemon's sensor
+        # latest_date_after_backfill, or the next run, puts them back.
+        lines[-1] += (
+            f", as of {as_of_date} until a run as of {published} (the sensor "
+            "latest_date_after_backfill starts one when the Dagster daemon runs)"
+        )
         lines.append(
             f"Published in {Path(reports_dir) / BACKFILL_DIR / str(as_of_date)}; the current "
             f"reports in {reports_dir} stay as of {published}, a later date"

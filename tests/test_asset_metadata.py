@@ -71,13 +71,16 @@ def test_the_customer_report_shows_the_top_inactive_customers_and_counts_by_as_o
         "select customer_id, lifetime_net_revenue::double from reports.customer_activity_report "
         "where is_inactive order by lifetime_net_revenue desc, customer_id"
     )
-    assert top[0] == {
-        "customer": "C05",
-        "name": "Annual Lapsed",
-        "rep": "Chen",
-        "last purchase": "2023-05-01",
-        "revenue": 400.0,
-    }
+    # The figures first: where the UI cuts a wide table off, it cuts off names.
+    assert list(top[0].items()) == [
+        ("customer", "C05"),
+        ("revenue", 400.0),
+        ("last purchase", "2023-05-01"),
+        ("rep", "Chen"),
+        ("name", "Annual Lapsed"),
+    ]
+    schema = metadata["top_10_inactive_customers"].schema
+    assert [column.name for column in schema.columns] == [name for name, _ in top[0].items()]
     assert records(metadata["customers_by_as_of_date"]) == [
         {
             "as_of_date": AS_OF,

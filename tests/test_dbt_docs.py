@@ -85,3 +85,21 @@ def test_the_ui_shows_each_models_description_and_each_tests_description(manifes
     by_name = {test["name"]: test["description"] for test in nodes(manifest, "test")}
     checks = {key.name: graph.get_check_spec(key).description for key in graph.asset_check_keys}
     assert {name: checks[name] for name in by_name} == by_name
+
+
+def test_the_dbt_assets_metadata_shows_no_unserializable_object(dbt_manifest):
+    """The UI shows a definition metadata value it cannot serialize as "[Class] (unserializable)",
+    except dagster-dbt's manifest and translator, which it hides."""
+    from dagster._core.definitions.metadata import normalize_metadata
+
+    from dagster_project.definitions import defs
+
+    hidden_by_the_ui = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
+    graph = defs.resolve_asset_graph()
+    unserializable = {
+        (key.to_user_string(), name)
+        for key in graph.get_all_asset_keys()
+        for name, value in normalize_metadata(graph.get(key).metadata, allow_invalid=True).items()
+        if "(unserializable)" in str(value.value) and name not in hidden_by_the_ui
+    }
+    assert unserializable == set()

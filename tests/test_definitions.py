@@ -4,6 +4,7 @@ and its schedule asks for the reports as of the scheduled day."""
 import datetime as dt
 import json
 import os
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +20,33 @@ def defs(dbt_manifest):
 
 def key(path: str) -> AssetKey:
     return AssetKey(path.split("/"))
+
+
+def test_the_jobs_description_keeps_every_word_when_the_ui_renders_it(defs):
+    """The UI renders a job's description as Markdown, where a `<date>` outside a code span is an
+    HTML tag: it disappears from the page, leaving `backfills//`."""
+    description = defs.resolve_job_def("inactive_customer_reports").description
+    outside_code_spans = description.split("`")[::2]
+    assert [re.findall(r"<[^>]*>", text) for text in outside_code_spans] == [
+        [] for _ in outside_code_spans
+    ]
+    assert "`REPORTS_DIR/backfills/<as_of_date>/`" in description
+
+
+def test_the_schedules_and_sensors_say_what_they_run_when_and_for_which_date(defs):
+    descriptions = {
+        **{schedule.name: schedule.description for schedule in defs.schedules},
+        **{sensor.name: sensor.description for sensor in defs.sensors},
+    }
+    assert descriptions["daily_reports_schedule"] == (
+        "Runs the job at '0 6 * * *' (UTC) for the reports as of the scheduled day, the run's "
+        "`as_of_date`. DAILY_SCHEDULE_CRON and SCHEDULE_TIMEZONE set the time."
+    )
+    assert descriptions["new_extracts_sensor"].startswith("Off by default.")
+    assert "as of today (in SCHEDULE_TIMEZONE)" in descriptions["new_extracts_sensor"]
+    assert "its as-of date" in descriptions["report_run_failure_alert"]
+    after_backfill = descriptions["latest_date_after_backfill"]
+    assert "the date of the current published reports" in after_backfill
 
 
 def test_every_asset_is_defined_in_its_group(defs):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project import sample_data, settings
-from dagster_project.run import main
+from dagster_project.run import main, summarize
 
 SAMPLE_DIR = settings.REPO_ROOT / "data" / "raw"
 EXAMPLE_DIR = settings.REPO_ROOT / "data" / "examples" / "sales_by_customer_detail"
@@ -96,6 +96,66 @@ def test_the_readmes_worked_example_publishes_reports_bi_tools_read(
         "reports.duckdb",
     ]
     assert_bi_tools_read_the_reports(PipelineRun(tmp_path / "example.duckdb", reports_dir, None))
+
+
+def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
+    """After a backfill the warehouse's views show the backfilled date, not the published one."""
+    import datetime as dt
+
+    import duckdb
+
+    warehouse, reports = tmp_path / "warehouse.duckdb", tmp_path / "reports"
+    reports.mkdir()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema reports")
+        con.execute(
+            "create table reports.customer_activity_report as "
+            "select 'active' as activity_status, date '2026-06-30' as as_of_date"
+        )
+        con.execute(
+            "copy (select date '2026-11-20' as as_of_date) "
+            f"to '{reports / 'customer_activity_report.parquet'}'"
+        )
+
+    lines = summarize(warehouse, reports, dt.date(2026, 6, 30)).splitlines()
+    assert lines[4:] == [
+        f"Warehouse: {warehouse} (views reports.customer_activity_report, "
+        "reports.customer_item_activity_report), as of 2026-06-30 until a run as of 2026-11-20 "
+        "(the sensor latest_date_after_backfill starts one when the Dagster daemon runs)",
+        f"Published in {reports / 'backfills' / '2026-06-30'}; the current reports in {reports} "
+        "stay as of 2026-11-20, a later date",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw_data_dir", "as_of_date"), [(None, "2026-11-20"), ("/my/extracts", "")]
+)
+def test_the_uis_launches_use_the_date_make_run_uses(raw_data_dir, as_of_date):
+    """A launch without config in `make ui` reports the sample as of its date, as `make run` does
+    (not today, which would make the next `make run` a backfill); other extracts as of today."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("RAW_DATA_DIR", "AS_OF_DATE")}
+    if raw_data_dir:
+        environment["RAW_DATA_DIR"] = raw_data_dir
+    dates = {}
+    for target, program in (("ui", "dagster dev"), ("run", "-m dagster_project.run")):
+        commands = subprocess.run(
+            ["make", "--no-print-directory", "-n", target],
+            cwd=settings.REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        (command,) = [line for line in commands.splitlines() if program in line]
+        # The command's environment assignments, then what the program would see.
+        assignments = command.split(" /", 1)[0]
+        dates[target] = subprocess.run(
+            ["sh", "-c", f"{assignments} printenv AS_OF_DATE"],
+            env=environment,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    assert dates == {"ui": as_of_date, "run": as_of_date}
 
 
 def test_a_run_before_any_extract_counts_says_its_own_date(

@@ -70,7 +70,8 @@ def build_run_failure_alert() -> SensorDefinition:
         name="report_run_failure_alert",
         monitored_jobs=[inactive_customer_reports_job],
         default_status=DefaultSensorStatus.RUNNING,
-        description="Says which step of a failed run failed and why; posts it to "
+        description="When a run of the job fails, logs one message (this sensor's tick logs) "
+        "naming the run, its as-of date and each failed step with its error, and posts it to "
         "FAILURE_WEBHOOK_URL when set.",
     )
     def report_run_failure_alert(context: RunFailureSensorContext) -> None:

@@ -25,6 +25,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 from pydantic import Field
 
 from dagster_project import settings
@@ -72,6 +73,23 @@ class ReportsDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "model":
             return dbt_resource_props["fqn"][1]
         return super().get_group_name(dbt_resource_props)
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> AssetSpec:
+        """dagster-dbt's spec without the DbtProject object in its metadata, which the UI shows
+        as "[DbtProject] (unserializable)". The steps get the project from this module instead
+        (the code references need it)."""
+        spec = super().get_asset_spec(manifest, unique_id, project or dbt_project)
+        if DAGSTER_DBT_PROJECT_METADATA_KEY not in spec.metadata:
+            return spec
+        return spec.replace_attributes(
+            metadata={
+                key: value
+                for key, value in spec.metadata.items()
+                if key != DAGSTER_DBT_PROJECT_METADATA_KEY
+            }
+        )
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
         """The model's description alone: dagster-dbt appends the model's whole SQL, internal

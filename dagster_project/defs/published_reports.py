@@ -169,12 +169,13 @@ STATUS_HISTORY_SCHEMA = TableSchema(
 )
 TOP_INACTIVE_SCHEMA = TableSchema(
     columns=[
-        # Short names: the UI gives a metadata value a narrow column.
+        # Short names, and the figures before the names: the UI gives a metadata value a narrow
+        # column (under 1800 pixels of window, it cuts the table's last columns off).
         TableColumn("customer", "string"),
-        TableColumn("name", "string"),
-        TableColumn("rep", "string"),
-        TableColumn("last purchase", "date"),
         TableColumn("revenue", "float", description="lifetime_net_revenue"),
+        TableColumn("last purchase", "date"),
+        TableColumn("rep", "string"),
+        TableColumn("name", "string"),
     ]
 )
 # The call list's first rows, as the sales team sees them (the columns that tell who to call
@@ -242,7 +243,7 @@ def _activity_metadata(con, history_before: list[dict] | None = None) -> dict:
     # be computed again for its first rows.
     top = con.execute(
         """
-        select customer_id, customer_name, sales_rep, last_purchase_date, lifetime_net_revenue
+        select customer_id, lifetime_net_revenue, last_purchase_date, sales_rep, customer_name
         from reports.customer_activity_report
         where is_inactive
         order by lifetime_net_revenue desc, customer_id asc

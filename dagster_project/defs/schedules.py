@@ -38,12 +38,13 @@ inactive_customer_reports_job = define_asset_job(
     # Says which date a launch uses. Nothing in it depends on the environment: `make run`'s runs
     # are runs of this same job only while its definition is the UI's.
     description=(
-        "Loads the extracts, builds the dbt models and publishes the reports as of today (the "
-        "day the run starts; AS_OF_DATE instead, where the code location has it set), or as of "
-        "the date the launchpad's config names: "
+        "Loads the extracts, builds the dbt models and publishes the reports. A launch without "
+        "config computes them as of today (the day the run starts), or as of `AS_OF_DATE` where "
+        "the code location's environment sets it; the launchpad's config names another date: "
         '`ops: {dbt_models: {config: {as_of_date: "2026-06-30"}}}`. A date older than the '
-        "published reports' is a backfill: its reports go to REPORTS_DIR/backfills/<date>/. "
-        "Each run's tags say its date: `as_of_date`, and `backfill: true`."
+        "published reports' is a backfill: its reports go to "
+        "`REPORTS_DIR/backfills/<as_of_date>/` and the current ones stay as they are. Each run's "
+        "tags say its date: `as_of_date`, and `backfill: true` for a backfill."
     ),
     # The three steps run one after the other anyway (each needs the one before, and all share
     # one warehouse file), so a process per step would only add its start-up: seconds each.
@@ -65,7 +66,8 @@ def build_daily_schedule(cron: str, timezone: str) -> ScheduleDefinition:
         cron_schedule=cron,
         execution_timezone=timezone,
         default_status=DefaultScheduleStatus.RUNNING,
-        description=f"The reports as of the scheduled day, at '{cron}' ({timezone}).",
+        description=f"Runs the job at '{cron}' ({timezone}) for the reports as of the scheduled "
+        "day, the run's `as_of_date`. DAILY_SCHEDULE_CRON and SCHEDULE_TIMEZONE set the time.",
     )
     def daily_reports_schedule(context: ScheduleEvaluationContext) -> RunRequest:
         as_of_date = context.scheduled_execution_time.date().isoformat()
@@ -99,7 +101,9 @@ def build_new_extracts_sensor(timezone: str) -> SensorDefinition:
         job=inactive_customer_reports_job,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Runs the pipeline when new or changed extract files appear.",
+        description="Off by default. Once turned on, looks at the extract folders of "
+        "RAW_DATA_DIR every minute and runs the job as of today (in SCHEDULE_TIMEZONE) when "
+        "extract files or mapping files appear or change.",
     )
     def new_extracts_sensor(context: SensorEvaluationContext):
         listing = extract_listing()

@@ -1,25 +1,18 @@
 """`reports.duckdb`: the reports in one DuckDB file for BI tools, and how a daily run updates it
 in proportion to the day rather than to the history.
 
-The file holds both reports as the same views as in the warehouse (their SQL is copied from
+The file holds the reports as the same views as in the warehouse (their SQL is copied from
 there), over tables of the same names as the warehouse's:
-- `customer_activity_report` reads `intermediate.int_customer_activity` (one row per customer,
-  with the date the rows hold at; the status and the days since the last purchase are computed
-  when read);
-- `customer_item_activity_report` reads the view `intermediate.int_customer_item_history` (about
-  one row per order line, date-free: the rows of `int_customer_item_history_base`, but for the
-  customers recomputed since, whose rows are in `int_customer_item_history_recent`),
-  `intermediate.int_customer_activity` and `staging.stg_items`. The days since the last purchase
-  and the lapsed flag are computed when read, so they need no rewrite when the date moves;
-- `intermediate.reports_publication`: the as-of date, the build of the customer x item history
-  the file holds, and a fingerprint of its item master (rewritten only when that changes).
+- `customer_activity_report` reads `intermediate.int_customer_activity` (one row per customer;
+  the status and the days since the last purchase are computed when read);
+- `customer_item_activity_report` reads `intermediate.int_customer_item_history` (about one row
+  per order line), `intermediate.int_customer_activity` and `staging.stg_items`;
+- `intermediate.reports_publication`: the as-of date, the dbt build the file holds, and a
+  fingerprint of its item master (rewritten only when that changes).
 
 A run takes an earlier file and applies to it what the warehouse's builds changed since it was
-written: the recent customer x item rows of the customers listed by
-`int_customer_item_history_changes` (by `customer_key`), and the customer rows recomputed since
-(their `build_number`); every customer row then takes the new as-of date. When the day's build
-moved the recent rows into the base, and the earlier file is one build behind, it does the same
-first. Then the run renames it over the file.
+written: the rows of the customers those builds recomputed (`build_state.recomputed_customers`,
+by `customer_key`, see dagster_project/build_state.py). Then the run renames it over the file.
 
 The earlier file is, first choice, the one published before the current one, kept beside it as
 `reports.duckdb.previous` (a second name given to the current file when it is replaced), and
@@ -28,9 +21,8 @@ day's changes at tens of millions of lines. The current file, which BI tools rea
 written. When the previous file cannot take the changes (below), or a BI tool still holds it
 (opened before the last run, its connection kept: DuckDB then holds a lock on it), the run
 updates a copy of the current file instead. It writes the file whole when neither can take the
-changes: when there is no usable earlier file, when a build since it recomputed everything (a
-backfill, a file changed under its name) or moved the recent rows into the base before the
-day's, when its changes are forgotten, or when more than half of its rows were replaced since it
+changes: when there is no usable earlier file, when a build since was full or did not finish,
+when its changes are no longer kept, or when more than half of its rows were replaced since it
 was last written whole (deleted rows leave space behind them in a DuckDB file).
 
 Every file is written in the storage format of DuckDB 1.0, so that the DuckDB that BI drivers
@@ -47,6 +39,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from dagster_project.build_state import BUILDS, BUILDS_OF_CHANGES_KEPT, RECOMPUTED_CUSTOMERS
+
 # The oldest storage format DuckDB still writes; every DuckDB from 1.0 on reads it.
 READER_STORAGE_VERSION = "v1.0.0"
 
@@ -54,13 +48,11 @@ CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
 # The views, in the order they are created (a view's relations first), and the relations they
 # read, under the same names in both files:
+VIEWS = (f"reports.{CUSTOMER_REPORT}", f"reports.{ITEM_REPORT}")
 ITEM_HISTORY = "intermediate.int_customer_item_history"
-VIEWS = (ITEM_HISTORY, f"reports.{CUSTOMER_REPORT}", f"reports.{ITEM_REPORT}")
-ITEM_HISTORY_BASE = "intermediate.int_customer_item_history_base"
-ITEM_HISTORY_RECENT = "intermediate.int_customer_item_history_recent"
 CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
+TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY)
 ITEM_MASTER = "staging.stg_items"
-HISTORY_CHANGES = "intermediate.int_customer_item_history_changes"
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the file is written whole
 # again, so that the space deleted rows leave behind does not add up.
@@ -138,15 +130,16 @@ def view_query(con, view: str) -> str:
 
 
 def _latest_build(con) -> tuple[int, str]:
+    """The number and id of the last dbt build started (a build that did not finish has no
+    changes on record: a file is then written whole)."""
     return con.execute(
-        f"select build_number, build_id from {HISTORY_CHANGES} "
-        "where customer_id is null order by build_number desc limit 1"
+        f"select build_number, build_id from {BUILDS} order by build_number desc limit 1"
     ).fetchone()
 
 
 def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
-    """The history build, rows replaced since written whole, and row count of the file at
-    `path`; None when there is none to build on."""
+    """The build, rows replaced since written whole, and row count of the file at `path`; None
+    when there is none to build on."""
     if not path.exists() or path.with_name(path.name + ".wal").exists():
         return None
     try:
@@ -157,7 +150,7 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
         return con.execute(
             f"""
             select history_build_id, rows_replaced_since_written_whole,
-                   (select count(*) from published_before.{ITEM_HISTORY_BASE})
+                   (select count(*) from published_before.{ITEM_HISTORY})
             from published_before.{PUBLICATION}
             """
         ).fetchone()
@@ -167,39 +160,38 @@ def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
         con.execute("detach published_before")
 
 
-def _changes_to_apply(
-    con, path: Path, latest_build: int
-) -> tuple[tuple[int, int, bool] | None, str]:
-    """The build number of the history of the published file at `path`, the rows replaced in it
-    since it was written whole, and whether the day's build moved the recent customer x item rows
-    into the base, when the changes since can be applied to it; else None, and why not."""
+def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, int] | None, str]:
+    """The number of the build the published file at `path` holds and the rows replaced in it
+    since it was written whole, when the changes since can be applied to it; else None, and
+    why not, in words for the run's log."""
     state = _previous_state(con, path)
     if state is None:
-        return None, "missing or unreadable"
+        return None, "there is none, or it cannot be read"
     build_id, replaced_before, rows = state
-    found = con.execute(
-        f"select max(build_number) from {HISTORY_CHANGES} where build_id = ?", [build_id]
-    ).fetchone()[0]
+    (found,) = con.execute(
+        f"select max(build_number) from {BUILDS} where build_id = ? and finished_at is not null",
+        [build_id],
+    ).fetchone()
     if found is None:
-        return None, "its build no longer in the change log"
-    (rebuilt_everything,) = con.execute(
-        f"select coalesce(bool_or(rebuilt_everything), false) from {HISTORY_CHANGES} "
-        "where build_number > ?",
+        return None, "the build it holds is not on record"
+    if found < latest_build - BUILDS_OF_CHANGES_KEPT:
+        return None, f"it is more than {BUILDS_OF_CHANGES_KEPT} builds old"
+    (full, unfinished) = con.execute(
+        f"""
+        select coalesce(bool_or(full_refresh), false), coalesce(bool_or(finished_at is null), false)
+        from {BUILDS} where build_number > ?
+        """,
         [found],
     ).fetchone()
-    if rebuilt_everything:
-        return None, "a build since recomputed every customer"
-    # The base of the history changes only when a build moves the recent rows into it. The copy
-    # does the same when that build is the day's; before it, the recent rows it moved are gone.
-    (base_build,) = con.execute(f"select max(build_number) from {ITEM_HISTORY_BASE}").fetchone()
-    moved_by_the_days_build = base_build == latest_build == found + 1
-    if base_build is not None and base_build > found and not moved_by_the_days_build:
-        return None, "a build since moved the recent customer x item rows"
+    if full:
+        return None, "a build since recomputed everything"
+    if unfinished:
+        return None, "a build since did not finish"
     # Rows replaced by earlier updates, as they recorded it (counting the day's first would read
     # the whole history): the update that passes half the rows is the last before a whole write.
     if replaced_before > MAX_REPLACED_SHARE * max(rows, 1):
-        return None, "over half its rows replaced since written whole"
-    return (found, replaced_before, moved_by_the_days_build), ""
+        return None, "over half its rows were replaced since it was written whole"
+    return (found, replaced_before), ""
 
 
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
@@ -275,9 +267,9 @@ class ReportsDatabasePublisher:
                 self._earlier_file = _FileInPlace(previous)
                 return
             why = "held by another process"
-        self._why_not_previous = f"previous file: {why}"
+        self._why_not_previous = f"the previous file: {why}"
         self._changes, why = _changes_to_apply(con, destination, self._latest_build)
-        self._why_written_whole = f"current file: {why}"
+        self._why_written_whole = f"the current file: {why}"
         self._earlier_file = None
         if self._changes is not None:
             self._earlier_file = _CopyInThread(
@@ -293,14 +285,13 @@ class ReportsDatabasePublisher:
 
     def publish(self, as_of_date, log=None) -> Publication:
         if self._changes is not None:
-            since_build, replaced_before, recent_rows_moved = self._changes
+            since_build, replaced_before = self._changes
             try:
                 publication = _apply_changes(
                     self._con,
                     self._destination,
                     self._earlier_file.move_to,
                     since_build,
-                    self._latest_build if recent_rows_moved else None,
                     replaced_before,
                     as_of_date,
                     self._build_id,
@@ -394,7 +385,7 @@ def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
         try:
             for schema in ("intermediate", "staging"):
                 con.execute(f"create schema publishing.{schema}")
-            for relation in (ITEM_HISTORY_BASE, ITEM_HISTORY_RECENT, CUSTOMER_ACTIVITY):
+            for relation in TABLES:
                 con.execute(f"create table publishing.{relation} as select * from {relation}")
             _write_small_parts(con, "publishing", as_of_date, build_id, 0)
         finally:
@@ -409,7 +400,6 @@ def _apply_changes(
     destination: Path,
     take_earlier_file: Callable[[Path], None],
     since_build: int,
-    build_that_moved_recent_rows: int | None,
     replaced_before: int,
     as_of_date,
     build_id: str,
@@ -422,46 +412,30 @@ def _apply_changes(
         try:
             # No transaction: DuckDB writes one database per transaction, and a failure
             # leaves only the partial file, which is removed.
-            base_deleted = (
-                0
-                if build_that_moved_recent_rows is None
-                else _move_recent_rows(con, build_that_moved_recent_rows)
-            )
-            # By key, as the warehouse's builds replaced them (macros/incremental.sql).
             con.execute(
                 f"""
                 create temporary table changed_customers as
-                select distinct customer_key from {HISTORY_CHANGES}
-                where build_number > ? and customer_key is not null
+                select customer_key, bool_or(item_history_changed) as item_history_changed
+                from {RECOMPUTED_CUSTOMERS}
+                where build_number > ?
+                group by customer_key
                 """,
                 [since_build],
             )
             (counts["customers"],) = con.execute(
-                "select count(*) from changed_customers"
+                "select count(*) filter (where item_history_changed) from changed_customers"
             ).fetchone()
-            (deleted,) = con.execute(
-                f"delete from publishing.{ITEM_HISTORY_RECENT} "
-                "where customer_key in (select customer_key from changed_customers)"
-            ).fetchone()
-            # The warehouse's recent rows hold every customer changed since the file's build:
-            # none of those builds moved them into the base (see _changes_to_apply).
-            (inserted,) = con.execute(
-                f"insert into publishing.{ITEM_HISTORY_RECENT} by name "
-                f"select * from {ITEM_HISTORY_RECENT} "
-                "where customer_key in (select customer_key from changed_customers)"
-            ).fetchone()
-            counts["rows"] = max(deleted, inserted)
-            counts["customer_rows"] = _apply_customer_changes(con, since_build, as_of_date)
+            counts["rows"] = _replace_rows(con, ITEM_HISTORY, "where item_history_changed")
+            counts["customer_rows"] = _replace_rows(con, CUSTOMER_ACTIVITY, "")
             _write_small_parts(
-                con,
-                "publishing",
-                as_of_date,
-                build_id,
-                replaced_before + base_deleted + counts["rows"],
+                con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
             )
             # The copy must now hold the warehouse's tables, row for row.
-            for relation in (ITEM_HISTORY_BASE, ITEM_HISTORY_RECENT, CUSTOMER_ACTIVITY):
-                copied, expected = _row_counts(con, relation)
+            for relation in TABLES:
+                copied, expected = con.execute(
+                    f"select (select count(*) from publishing.{relation}), "
+                    f"(select count(*) from {relation})"
+                ).fetchone()
                 if copied != expected:
                     raise RuntimeError(
                         f"the file has {copied} rows of {relation}, the warehouse {expected}"
@@ -480,70 +454,15 @@ def _apply_changes(
     )
 
 
-def _move_recent_rows(con, build_number: int) -> int:
-    """The day's build (`build_number`) moved the recent customer x item rows into the base: the
-    earlier file, one build behind, moves its own, which are the same rows. They replace their
-    customers' rows in the base (with that build's number, as in the warehouse), and the recent
-    table starts again empty. Returns the base rows deleted."""
+def _replace_rows(con, relation: str, which_customers: str) -> int:
+    """Replaces in the file being written the rows of `relation` of the changed customers that
+    `which_customers` keeps (a condition on `changed_customers`); returns the rows replaced."""
+    customers = f"select customer_key from changed_customers {which_customers}"
     (deleted,) = con.execute(
-        f"""
-        delete from publishing.{ITEM_HISTORY_BASE}
-        where customer_key in (select customer_key from publishing.{ITEM_HISTORY_RECENT})
-        """
-    ).fetchone()
-    con.execute(
-        f"""
-        insert into publishing.{ITEM_HISTORY_BASE} by name
-        select * exclude (build_number), ? as build_number
-        from publishing.{ITEM_HISTORY_RECENT}
-        where item_id is not null
-        """,
-        [build_number],
-    )
-    con.execute(f"delete from publishing.{ITEM_HISTORY_RECENT}")
-    return deleted
-
-
-def _apply_customer_changes(con, since_build: int, as_of_date) -> int:
-    """Replaces in the earlier file the customer rows recomputed by the builds after `since_build`,
-    removes those of customers the warehouse no longer has, and moves every row to the as-of
-    date (as the warehouse's build does); returns the rows replaced."""
-    (deleted,) = con.execute(
-        f"""
-        delete from publishing.{CUSTOMER_ACTIVITY}
-        where customer_key in (
-            select customer_key from {CUSTOMER_ACTIVITY} where build_number > ?
-        )
-        """,
-        [since_build],
+        f"delete from publishing.{relation} where customer_key in ({customers})"
     ).fetchone()
     (inserted,) = con.execute(
-        f"insert into publishing.{CUSTOMER_ACTIVITY} by name "
-        f"select * from {CUSTOMER_ACTIVITY} where build_number > ?",
-        [since_build],
+        f"insert into publishing.{relation} by name "
+        f"select * from {relation} where customer_key in ({customers})"
     ).fetchone()
-    # A customer the warehouse no longer has (their only order moved to another customer) is
-    # in the file still. Looking for them compares every customer of both: only when the counts
-    # say there is one.
-    copied, expected = _row_counts(con, CUSTOMER_ACTIVITY)
-    if copied != expected:
-        (gone,) = con.execute(
-            f"""
-            delete from publishing.{CUSTOMER_ACTIVITY}
-            where customer_key not in (select customer_key from {CUSTOMER_ACTIVITY})
-            """
-        ).fetchone()
-        deleted += gone
-    con.execute(
-        f"update publishing.{CUSTOMER_ACTIVITY} set as_of_date = $date "
-        "where as_of_date is distinct from $date",
-        {"date": as_of_date},
-    )
     return max(deleted, inserted)
-
-
-def _row_counts(con, relation: str) -> tuple[int, int]:
-    """The rows of `relation` in the file being updated, and in the warehouse."""
-    return con.execute(
-        f"select (select count(*) from publishing.{relation}), (select count(*) from {relation})"
-    ).fetchone()

@@ -1,5 +1,6 @@
 """The dbt models as Dagster assets, with dbt's data tests as asset checks."""
 
+import datetime as dt
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +29,8 @@ from dagster_dbt import (
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 from pydantic import Field
 
-from dagster_project import settings
+from dagster_project import build_state, settings
+from dagster_project.build_plan import BuildPlan
 from dagster_project.dbt_project import dbt_profile_env, dbt_project
 from dagster_project.defs.run_tags import report_date_tags
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource, is_lock_error
@@ -197,14 +199,20 @@ def _metadata_read_after_the_build(con, node: Mapping[str, Any], event) -> dict[
     return {}
 
 
-def _events_completed_after_the_build(context, invocation, warehouse: WarehouseResource):
+def _events_completed_after_the_build(
+    context, invocation, warehouse: WarehouseResource, build_plan: BuildPlan
+):
     """The events of the dbt build, those whose metadata is read from the warehouse held back
     until dbt has closed it. When the build fails, they follow as they are, then the error (the
-    warehouse is not read: another process may hold it)."""
+    warehouse is not read: another process may hold it). Every model's says how it was built."""
     held = []
+    way = "full" if build_plan.full else "incremental"
+    how_built = {"dbt_build": f"{way}: {build_plan.reason}"}
     try:
         for event in invocation.stream():
             node = _dbt_node(invocation.manifest, event)
+            if node is not None and node["resource_type"] == "model":
+                event = event.with_metadata({**event.metadata, **how_built})
             if _read_after_the_build(invocation.manifest, node):
                 held.append((node, event))
             else:
@@ -229,6 +237,16 @@ def _dbt_env(warehouse: WarehouseResource, as_of_date: str) -> dict[str, str]:
     file, and the as-of date. The date goes by environment rather than `--vars`: dbt parses the
     whole project again whenever its vars change, seconds on every daily run."""
     return dbt_profile_env(Path(warehouse.database)) | {"AS_OF_DATE": as_of_date}
+
+
+def incremental_models(manifest: Mapping[str, Any]) -> set[AssetKey]:
+    """The asset keys of the incremental models: those that absorb new extract files."""
+    translator = ReportsDbtTranslator()
+    return {
+        translator.get_asset_key(node)
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"].get("materialized") == "incremental"
+    }
 
 
 @dbt_assets(
@@ -260,14 +278,38 @@ def dbt_models(
     # dbt opens the warehouse in its own process: wait here, with a message naming the holder,
     # while another process holds it, rather than let dbt fail on the lock.
     warehouse.wait_until_free()
+    # Full or incremental, decided here once (dagster_project/build_plan.py), with the keys an
+    # incremental build recomputes written for the models to read.
+    with warehouse.get_connection() as con:
+        build_plan = build_state.plan(con, dt.date.fromisoformat(as_of_date))
+        build_number = build_state.start_build(con, build_plan, context.run.run_id)
+        files = build_state.ledger_files(con)
+    context.log.info(
+        f"dbt build {'--full-refresh' if build_plan.full else '(incremental)'}: {build_plan.reason}"
+    )
+    context.instance.add_run_tags(
+        context.run.run_id, {"dbt_build": "full" if build_plan.full else "incremental"}
+    )
     try:
         with settings.environment(_dbt_env(warehouse, as_of_date)):
             # No manifest.json or run_results.json: nothing reads them, and writing them costs
             # a fraction of a second on every run (the events carry the results).
-            invocation = dbt.cli(["build", "--no-write-json"], context=context)
+            invocation = dbt.cli([*build_plan.dbt_build_args(), "--no-write-json"], context=context)
             # dbt runs in this process (see InProcessDbt) and reads this environment until it
             # has finished: it stays in place while the events stream.
-            yield from _events_completed_after_the_build(context, invocation, warehouse)
+            yield from _events_completed_after_the_build(context, invocation, warehouse, build_plan)
+        # Only a build of every incremental model has absorbed the new files: after one of
+        # some, the next build recomputes them all again (a full one, when this one was full).
+        left_out = incremental_models(invocation.manifest) - set(context.selected_asset_keys)
+        if left_out:
+            context.log.warning(
+                "This build left out "
+                + ", ".join(sorted(key.to_user_string() for key in left_out))
+                + ": the next build of every model recomputes what this one did."
+            )
+        else:
+            with warehouse.get_connection() as con:
+                build_state.finish_build(con, build_plan, build_number, files)
         forget_old_dbt_runs(Path(invocation.target_path).parent)
     except DagsterDbtCliRuntimeError as error:
         if is_lock_error(error):

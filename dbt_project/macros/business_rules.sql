@@ -43,17 +43,6 @@
     )
 {%- endmacro %}
 
-{#- An order's facts, aggregated from its visible lines grouped by `order_id`: its customer's key,
-    its date (the earliest of its lines'), its type (that of its first line) and its net amount
-    (the sum of its lines', credits included). int_orders keeps them for every order; a daily
-    build's customer x item recompute derives them again from the lines it reads anyway. -#}
-{% macro order_facts_from_lines() -%}
-    min(customer_key) as customer_key,
-    min(order_date) as order_date,
-    arg_min(order_type, line_number) as order_type,
-    sum(amount) as net_amount
-{%- endmacro %}
-
 {#- A purchase: an order of a purchase type whose net amount is above zero. Other orders still
     count in net revenue. -#}
 {% macro is_purchase_order(order_type, net_amount) -%}
@@ -80,23 +69,17 @@
 {%- endmacro %}
 
 {#- Latest extract wins for master data: of the rows sharing `key`, the one from the file whose
-    name sorts last, and within that file the last row. Used as a `qualify` condition. -#}
-{% macro is_latest_master_row(key) -%}
-    row_number() over (partition by {{ key }} order by _source_file desc, _source_line desc) = 1
+    name sorts last, and within that file the last row: ranked 1 by this window
+    expression (the staging models keep the rows it ranks 1). -#}
+{% macro master_row_rank(key) -%}
+    row_number() over (partition by {{ key }} order by _source_file desc, _source_line desc)
 {%- endmacro %}
 
-{#- The rows of a master extract (`source_relation`: raw customers or items) that hold at the
-    as-of date: from the files extracted by then, the latest row of each `key`. `rows_filter`
-    narrows the rows before the choice: DuckDB cannot push a list of keys given by a subquery
-    through the window, so a model that needs a few customers' rows (a daily build of
-    int_customer_activity) filters here rather than after the staging model, which ranks every
-    row (0.03 s against 0.12 s or more at 576,000 customers). -#}
-{% macro master_rows_in_force(source_relation, key, rows_filter='true') -%}
-    select * from {{ source_relation }}
-    where
-        {{ is_extracted_by_as_of_date('_source_file') }}
-        and {{ rows_filter }}
-    qualify {{ is_latest_master_row(key) }}
+{#- The trailing revenue window: the as-of date and the days before it, var
+    recent_revenue_window_days in all. -#}
+{% macro is_within_recent_revenue_window(order_date) -%}
+    {%- set days = var('recent_revenue_window_days') | int -%}
+    {{ order_date }} > cast({{ dbt.dateadd('day', -days, as_of_date()) }} as date)
 {%- endmacro %}
 
 {#- A customer's status at the as-of date: never_purchased without any purchase; inactive when
@@ -115,7 +98,7 @@
 {% macro inactive_since(last_purchase_date, days_since_last_purchase, threshold_days) -%}
     case
         when {{ days_since_last_purchase }} > {{ threshold_days }}
-            then {{ last_purchase_date }} + ({{ threshold_days }} + 1)
+            then cast({{ dbt.dateadd('day', threshold_days ~ ' + 1', last_purchase_date) }} as date)
     end
 {%- endmacro %}
 
@@ -127,7 +110,7 @@
 {% macro rounded_to_cents(amount_sum) -%}
     case
         when {{ amount_sum }} between -99999999999999.9999 and 99999999999999.9999
-            then {{ amount_sum }}::decimal(18, 4)::decimal(18, 2)
-        else {{ amount_sum }}::decimal(38, 2)
+            then cast(cast({{ amount_sum }} as decimal(18, 4)) as decimal(18, 2))
+        else cast({{ amount_sum }} as decimal(38, 2))
     end
 {%- endmacro %}

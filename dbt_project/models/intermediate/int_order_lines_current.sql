@@ -1,10 +1,9 @@
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ delete_rows_to_rebuild('order_id', orders_in_new_files_sql()) }}"
+    incremental_strategy='replace_recomputed_keys',
+    unique_key='order_id',
+    meta={'recomputes': 'orders_in_new_files'},
 ) }}
--- Incremental: see macros/incremental.sql (it reads the raw orders to find new files' orders).
--- depends_on: {{ ref('int_orders_to_recompute') }}
 -- The current version of every order, among the extracts made by the as-of date. A re-sent order
 -- replaces its earlier versions entirely: its lines are those of the file whose name sorts last
 -- among the files that contain the order, so lines dropped from the new version disappear and
@@ -22,7 +21,9 @@ order_lines as (
         source_file in (
             select files_extracted_by_as_of_date.source_file from files_extracted_by_as_of_date
         )
-        and {{ only_keys_to_rebuild('order_id', orders_in_new_files_sql()) }}
+        {% if is_incremental() -%}
+            and {{ keys_this_build_recomputes() }}
+        {%- endif %}
 ),
 
 current_versions as (
@@ -35,14 +36,18 @@ current_versions as (
 ),
 
 numbered_versions as (
-    -- Each order's number, after those of the orders stored already: a daily build groups its
-    -- customers' lines, scattered over the whole history, by this number rather than by the
-    -- order's id, whose text costs more to read (macros/customer_item_history.sql). Numbers
-    -- only grow, so an order written again takes a new one, and no two stored orders share one.
+    -- Each order's number, after those of the orders stored already: the customer x item
+    -- history groups lines into orders by this small integer rather than by the order's id,
+    -- whose text costs more to read. Numbers only grow, so an order written again takes a new
+    -- one, and no two stored orders share one.
     select
         order_id,
         source_file,
-        {{ last_stored_order_number() }} + row_number() over () as order_number
+        {% if is_incremental() -%}
+            (select coalesce(max(order_number), 0) from {{ this }})
+        {%- else -%}
+            0
+        {%- endif %} + row_number() over () as order_number
     from current_versions
 )
 

@@ -2,10 +2,11 @@
 -- One row per customer: who is active, who has lapsed since when, and what they were worth.
 --
 -- A view over int_customer_activity: the status, the days since the last purchase and
--- `inactive_since` move with the date, so they are computed here, when read, and no run
--- rewrites a row for them (the rules are macros of macros/business_rules.sql). Its relation is
--- named without its database so that the published copy, `reports.duckdb`, which holds a table
--- of the same name, reads this same view (see dagster_project/reports_database.py).
+-- `inactive_since` move with the date, so they are computed here, when read, and no build
+-- rewrites a row for them (the rules are macros of macros/business_rules.sql). The as-of date is
+-- written into the view by the build that created it, with the table. Its relation is named
+-- without its database so that the published copy, `reports.duckdb`, which holds a table of the
+-- same name, reads this same view (see dagster_project/reports_database.py).
 with customer_activity as (
     select * from {{ ref('int_customer_activity').include(database=False) }}
 ),
@@ -13,8 +14,9 @@ with customer_activity as (
 customers as (
     select
         *,
+        {{ as_of_date() }} as as_of_date,
         {{ inactivity_threshold_days('billing_cycle') }} as inactivity_threshold_days,
-        date_diff('day', last_purchase_date, as_of_date) as days_since_last_purchase
+        {{ dbt.datediff('last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
     from customer_activity
 ),
 
@@ -40,12 +42,12 @@ select
     billing_cycle,
     first_purchase_date,
     last_purchase_date,
-    days_since_last_purchase::integer as days_since_last_purchase,
-    purchase_count::integer as purchase_count,
+    cast(days_since_last_purchase as integer) as days_since_last_purchase,
+    cast(purchase_count as integer) as purchase_count,
     {{ rounded_to_cents('lifetime_net_revenue') }} as lifetime_net_revenue,
     {{ rounded_to_cents('revenue_last_365_days') }} as revenue_last_365_days,
-    round(avg_days_between_purchases, 1)::decimal(10, 1) as avg_days_between_purchases,
-    inactivity_threshold_days::integer as inactivity_threshold_days,
+    cast(round(avg_days_between_purchases, 1) as decimal(10, 1)) as avg_days_between_purchases,
+    cast(inactivity_threshold_days as integer) as inactivity_threshold_days,
     inactive_since,
     activity_status,
     activity_status = 'inactive' as is_inactive

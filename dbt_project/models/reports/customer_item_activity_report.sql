@@ -3,21 +3,22 @@
 -- used to buy, and which items they stopped buying even while still buying others.
 --
 -- A view: the report is about as large as the order history, and only its days since the last
--- purchase and its lapsed flag move with the date. The history behind it is kept incrementally
--- (int_customer_item_history), so a daily run rewrites neither. The date comes from
--- int_customer_activity, and the customer's status is computed by the same rule as in the
--- customer report, so the two always agree. The relations are
--- named without their database so that the published copy, `reports.duckdb`, which holds tables
--- of the same names, reads this same view (see dagster_project/reports_database.py).
+-- purchase and its lapsed flag move with the date. The customer's status is computed by the same
+-- rule as in the customer report, so the two always agree. The relations are named without
+-- their database so that the published copy, `reports.duckdb`, which holds tables of the same
+-- names, reads this same view (see dagster_project/reports_database.py).
 with item_history as (
-    select * from {{ ref('int_customer_item_history').include(database=False) }}
+    select
+        *,
+        {{ dbt.datediff('last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
+    from {{ ref('int_customer_item_history').include(database=False) }}
 ),
 
 customer_activity as (
     select
         *,
         {{ inactivity_threshold_days('billing_cycle') }} as inactivity_threshold_days,
-        date_diff('day', last_purchase_date, as_of_date) as days_since_last_purchase
+        {{ dbt.datediff('last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
     from {{ ref('int_customer_activity').include(database=False) }}
 ),
 
@@ -26,7 +27,7 @@ items as (
 )
 
 select
-    customer_activity.as_of_date,
+    {{ as_of_date() }} as as_of_date,
     item_history.customer_id,
     customer_activity.customer_name,
     customer_activity.sales_rep,
@@ -40,17 +41,14 @@ select
     items.category,
     item_history.first_purchase_date,
     item_history.last_purchase_date,
-    date_diff('day', item_history.last_purchase_date, customer_activity.as_of_date)::integer
-        as days_since_last_purchase,
-    item_history.purchase_count::integer as purchase_count,
-    item_history.total_quantity::decimal(38, 4) as total_quantity,
+    cast(item_history.days_since_last_purchase as integer) as days_since_last_purchase,
+    cast(item_history.purchase_count as integer) as purchase_count,
+    cast(item_history.total_quantity as decimal(38, 4)) as total_quantity,
     {{ rounded_to_cents('item_history.net_revenue') }} as net_revenue,
     -- Lapsed: no purchase of this item within the customer's threshold, whatever the customer's
     -- overall status (an item never bought on a purchase order is lapsed too).
     coalesce(
-        date_diff('day', item_history.last_purchase_date, customer_activity.as_of_date)
-        > customer_activity.inactivity_threshold_days,
-        true
+        item_history.days_since_last_purchase > customer_activity.inactivity_threshold_days, true
     ) as item_lapsed
 from item_history
 inner join customer_activity on item_history.customer_id = customer_activity.customer_id

@@ -1,7 +1,11 @@
 -- One row per customer, from the extracts made by the as-of date: when they disagree, the row from
 -- the file whose name sorts last wins (the last row of that file when it lists the customer twice).
-with source_rows as (
-    {{ master_rows_in_force(source('raw', 'customers'), 'customer_id') }}
+with ranked_rows as (
+    select
+        *,
+        {{ master_row_rank('customer_id') }} as master_row_rank
+    from {{ source('raw', 'customers') }}
+    where {{ is_extracted_by_as_of_date('_source_file') }}
 )
 
 select
@@ -13,4 +17,5 @@ select
     billing_cycle,
     _source_file as source_file,
     _source_line as source_line
-from source_rows
+from ranked_rows
+where master_row_rank = 1

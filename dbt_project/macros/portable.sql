@@ -1,0 +1,28 @@
+{#- SQL that differs between engines, as expressions: DuckDB's own where it is faster, a
+    portable default elsewhere (dbt's cross-database macros cover the rest). -#}
+
+{#- The value of `column` on the row with the lowest `order_by`, in a grouping. -#}
+{% macro first_by(column, order_by) -%}
+    {{ return(adapter.dispatch('first_by')(column, order_by)) }}
+{%- endmacro %}
+
+{% macro default__first_by(column, order_by) -%}
+    min_by({{ column }}, {{ order_by }})
+{%- endmacro %}
+
+{% macro duckdb__first_by(column, order_by) -%}
+    arg_min({{ column }}, {{ order_by }})
+{%- endmacro %}
+
+{#- Stops the statement with `message` (a SQL text expression) when evaluated. -#}
+{% macro build_error(message) -%}
+    {{ return(adapter.dispatch('build_error')(message)) }}
+{%- endmacro %}
+
+{% macro default__build_error(message) -%}
+    raise_error({{ message }})
+{%- endmacro %}
+
+{% macro duckdb__build_error(message) -%}
+    error({{ message }})
+{%- endmacro %}

@@ -184,7 +184,7 @@ def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, in
         [found],
     ).fetchone()
     if full:
-        return None, "a build since recomputed everything"
+        return None, "a build since recomputed every customer"
     if unfinished:
         return None, "a build since did not finish"
     # Rows replaced by earlier updates, as they recorded it (counting the day's first would read

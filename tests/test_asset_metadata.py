@@ -32,7 +32,7 @@ def test_the_published_database_says_in_words_how_it_was_written_and_counts_its_
         "as_of_date": AS_OF,
         "path": str(hand_built_run.reports_dir / "reports.duckdb"),
         "readable_by": "DuckDB 1.4 and newer (storage version v1.0.0)",
-        "how_published": "Written in full (current file: missing or unreadable).",
+        "how_published": "Written in full (the current file: there is none, or it cannot be read).",
         "written_in_full": True,
         "customer_rows_replaced": 0,
         "customer_item_rows_replaced": 0,

@@ -23,6 +23,14 @@ EXPECTED_UNIT_TESTS = {
     "customer_item_activity_report_flags_lapsed_items_by_the_customers_threshold",
     "int_customer_usual_items_names_the_top_items_in_rank_order",
     "inactive_customer_call_list_lists_the_inactive_customers_most_valuable_first",
+    "int_customer_item_history_counts_purchases_per_order",
+    # The incremental branches: a daily build's rows for the keys it recomputes.
+    "int_order_lines_current_numbers_a_builds_orders_after_the_stored_ones",
+    "int_orders_recomputes_only_the_orders_of_the_build",
+    "int_customer_purchase_history_recomputes_only_the_customers_of_the_build",
+    "int_customer_activity_recomputes_only_the_customers_of_the_build",
+    "int_customer_item_history_recomputes_only_the_customers_of_the_build",
+    "int_customer_usual_items_names_again_only_the_customers_of_the_build",
 }
 
 

@@ -64,16 +64,8 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_orders": "intermediate",
         "intermediate/int_customer_purchase_history": "intermediate",
         "intermediate/int_customer_item_history": "intermediate",
-        "intermediate/int_customer_item_history_base": "intermediate",
-        "intermediate/int_customer_item_history_recent": "intermediate",
-        "intermediate/int_customer_item_history_recomputed": "intermediate",
         "intermediate/int_customer_activity": "intermediate",
-        "intermediate/int_extract_files_built": "intermediate",
-        "intermediate/int_orders_to_recompute": "intermediate",
-        "intermediate/int_customers_to_recompute": "intermediate",
-        "intermediate/int_customer_top_items": "intermediate",
         "intermediate/int_customer_usual_items": "intermediate",
-        "intermediate/int_customer_item_history_changes": "intermediate",
         "reports/customer_activity_report": "reports",
         "reports/customer_item_activity_report": "reports",
         "reports/inactive_customer_call_list": "reports",
@@ -101,6 +93,59 @@ def test_published_reports_trace_back_to_the_raw_extract_assets(defs, published,
     assert {k for k in upstream if k.startswith("raw/")} == raw
 
 
+def test_the_lineage_holds_the_business_entities_alone(defs):
+    """Each dbt model reads what its business SQL reads, and nothing that only keeps track of the
+    builds (dagster_project/build_state.py keeps that outside the asset graph)."""
+    graph = defs.resolve_asset_graph()
+    parents = {
+        name: {k.to_user_string() for k in graph.get(key(name)).parent_keys}
+        for name in (
+            "staging/stg_orders",
+            "staging/stg_customers",
+            "staging/stg_items",
+            "intermediate/int_order_lines_current",
+            "intermediate/int_orders",
+            "intermediate/int_customer_purchase_history",
+            "intermediate/int_customer_activity",
+            "intermediate/int_customer_item_history",
+            "intermediate/int_customer_usual_items",
+            "reports/customer_activity_report",
+            "reports/customer_item_activity_report",
+            "reports/inactive_customer_call_list",
+        )
+    }
+    assert parents == {
+        "staging/stg_orders": {"raw/orders"},
+        "staging/stg_customers": {"raw/customers"},
+        "staging/stg_items": {"raw/items"},
+        "intermediate/int_order_lines_current": {"staging/stg_orders", "raw/load_ledger"},
+        "intermediate/int_orders": {"intermediate/int_order_lines_current"},
+        "intermediate/int_customer_purchase_history": {"intermediate/int_orders"},
+        "intermediate/int_customer_activity": {
+            "staging/stg_customers",
+            "intermediate/int_customer_purchase_history",
+        },
+        "intermediate/int_customer_item_history": {
+            "intermediate/int_order_lines_current",
+            "intermediate/int_orders",
+        },
+        "intermediate/int_customer_usual_items": {
+            "intermediate/int_customer_item_history",
+            "staging/stg_items",
+        },
+        "reports/customer_activity_report": {"intermediate/int_customer_activity"},
+        "reports/customer_item_activity_report": {
+            "intermediate/int_customer_item_history",
+            "intermediate/int_customer_activity",
+            "staging/stg_items",
+        },
+        "reports/inactive_customer_call_list": {
+            "reports/customer_activity_report",
+            "intermediate/int_customer_usual_items",
+        },
+    }
+
+
 def test_dbt_data_tests_are_asset_checks(defs):
     checks = {
         (check.asset_key.to_user_string(), check.name)
@@ -124,7 +169,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset_but_the_on_demand_parquet_file(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 29
+    assert len(every_asset) == 21
     assert job.asset_layer.executable_asset_keys == every_asset - {
         key("published/customer_item_activity_report")
     }

@@ -1,15 +1,14 @@
 """The daily build recomputes only what new extract files touch, and gives exactly the reports a
 build from scratch gives; a changed file or a backfill makes it rebuild everything.
 
-The order-level models keep earlier builds' rows (see dbt_project/macros/incremental.sql).
-Which way a build went shows in the SQL dbt compiled for it: an incremental build selects the
-orders (or customers) listed by `int_orders_to_recompute`. The published `reports.duckdb` follows:
-a daily run applies the day's changes to the previous file, and its reports equal those of a
-file written from scratch.
+The incremental models keep earlier builds' rows (see dbt_project/macros/incremental.sql); the
+Dagster step decides how each build goes (dagster_project/build_plan.py), and every model's
+materialization says it (`dbt_build`). The published `reports.duckdb` follows: a daily run
+applies the day's changes to the previous file, and its reports equal those of a file written
+from scratch.
 """
 
 import datetime as dt
-import re
 import shutil
 from pathlib import Path
 
@@ -25,7 +24,6 @@ REPORTS = (
     "intermediate.int_order_lines_current",
     "intermediate.int_orders",
     "intermediate.int_customer_item_history",
-    "intermediate.int_customer_top_items",
     "intermediate.int_customer_usual_items",
     "intermediate.int_customer_purchase_history",
     "intermediate.int_customer_activity",
@@ -54,9 +52,17 @@ def first_day_raw(hand_built_raw_dir, tmp_path) -> Path:
     return raw
 
 
-# Numbers that differ by construction between a daily build and one from scratch: the build
-# that computed a row, and the number given to each order stored (checked apart, below).
-NUMBERS = ("build_number", "order_number")
+# Numbers that differ by construction between a daily build and one from scratch: the number
+# given to each order stored (checked apart, below).
+NUMBERS = ("order_number",)
+INCREMENTAL_MODELS = (
+    "int_order_lines_current",
+    "int_orders",
+    "int_customer_purchase_history",
+    "int_customer_activity",
+    "int_customer_item_history",
+    "int_customer_usual_items",
+)
 
 
 def table_rows(warehouse: Path) -> dict[str, list]:
@@ -112,36 +118,30 @@ def publication(reports_dir: Path, name: str = "reports.duckdb") -> tuple:
         ).fetchone()
 
 
-def recomputes_some(run, model: str) -> bool:
-    """Whether the run's dbt build of the intermediate `model` recomputed only some orders or
-    customers (those listed by int_orders_to_recompute or int_customers_to_recompute), from the
-    SQL dbt compiled for it."""
-    from dagster_project.dbt_project import dbt_project
-
-    run_id = run.result.run_id[:7]
-    (target,) = Path(dbt_project.project_dir, "target").glob(f"dbt_models-{run_id}-*")
-    sql = target / "compiled" / "inactive_customers" / "models" / "intermediate" / f"{model}.sql"
-    selects_some = (
-        r"(order_id|customer_key|customer_id) in \(\s*select \1 "
-        r"from \S+int_(orders|customers)_to_recompute"
-    )
-    return bool(re.search(selects_some, sql.read_text()))
+def how_built(run) -> str:
+    """How the run's dbt build went, as every model's materialization says it."""
+    ways = {run.metadata(f"intermediate/{model}")["dbt_build"] for model in INCREMENTAL_MODELS}
+    assert len(ways) == 1  # the models agree
+    return ways.pop()
 
 
 def was_incremental(run) -> bool:
-    """Whether the run's dbt build recomputed only new files' orders, from its compiled SQL."""
-    ways = {
-        recomputes_some(run, model)
-        for model in (
-            "int_order_lines_current",
-            "int_orders",
-            "int_customer_item_history_recomputed",
-            "int_customer_purchase_history",
-            "int_customer_activity",
-        )
-    }
-    assert len(ways) == 1  # the models agree
-    return ways.pop()
+    return how_built(run).startswith("incremental: ")
+
+
+def recomputed_customers(warehouse: Path) -> list[tuple]:
+    """The customers the last build recomputed (their ids where the warehouse still has them),
+    and whether their customer x item history changed."""
+    return warehouse_rows(
+        warehouse,
+        """
+        select coalesce(activity.customer_id, '?'), recomputed.item_history_changed
+        from build_state.recomputed_customers as recomputed
+        left join intermediate.int_customer_activity as activity using (customer_key)
+        where recomputed.build_number = (select max(build_number) from build_state.builds)
+        order by all
+        """,
+    )
 
 
 def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_build(
@@ -184,13 +184,14 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     assert published["customer_rows_replaced"] == 4
     assert published["how_published"].startswith("Updated from a copy of the published file (")
     assert publication(tmp_path / "r1", "reports.duckdb.previous")[0] == first_build
-    # Those 7 rows are the build's recomputed rows, which the next models and the published
-    # copy read instead of searching the history.
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(
-            "select distinct customer_id from intermediate.int_customer_item_history_recomputed "
-            "order by all"
-        ).fetchall() == [("C03",), ("C04",), ("C11",), ("C99",)]
+    # The build recomputed those customers alone, and says why.
+    assert recomputed_customers(warehouse) == [
+        ("C03", True),
+        ("C04", True),
+        ("C11", True),
+        ("C99", True),
+    ]
+    assert how_built(daily) == ("incremental: new files since the build as of 2024-06-24: 1 orders")
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
 
     # The moved order left C03 and joined C04; the re-sent one replaced its lines.
@@ -208,86 +209,31 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
             ("C99", "I2", 1, "1.0000"),
         ]
 
-    # The next build moves the recent rows into the base (7 is more than a tenth of 11), which
-    # the previous file, two builds behind, cannot follow. The current one can, but 7 of its 13
-    # rows were replaced since it was written whole: past half, so the next run writes it whole
-    # again rather than letting deleted rows' space add up.
+    # The next day, the previous file, the first build's, takes the changes of both builds since.
+    # A day later, 7 of the 13 rows of both files were replaced since they were written whole:
+    # past half, so the run writes the file whole again rather than let deleted rows' space add
+    # up.
     (first_day_raw / "orders" / "orders_2024-06-28.csv").write_text(
         "order_id,order_date,customer_id,item_id,line_number,quantity,amount\n"
         "N-003,2024-06-28,C99,I2,1,1,70.00\n"
     )
-    later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY + dt.timedelta(days=1))
-    assert later.result.success
-    assert later.metadata("published/reports_database")["written_in_full"]
-    assert publication(tmp_path / "r1")[1] == 0
-
-
-def test_a_build_moves_the_recent_customer_item_rows_into_the_base_and_the_copy_follows(
-    dbt_manifest, first_day_raw, tmp_path, monkeypatch
-):
-    """The day's customers' rows go to int_customer_item_history_recent; once the rows left
-    there by earlier builds pass a tenth of the base (var recent_customer_item_history_share),
-    a build moves them into int_customer_item_history_base. The published copy, one build
-    behind, moves its own the same way rather than being written whole."""
-    from dagster_project import reports_database
-
-    # Here every update replaces over half of the tiny copy: let it be updated all the same.
-    monkeypatch.setattr(reports_database, "MAX_REPLACED_SHARE", 100)
-    warehouse = tmp_path / "warehouse.duckdb"
-    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
-    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
-    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY).result.success
-
-    def history_tables() -> tuple[list, list]:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            return tuple(
-                con.execute(
-                    f"select build_number, count(*) from intermediate.{table} "
-                    "group by all order by all"
-                ).fetchall()
-                for table in ("int_customer_item_history_base", "int_customer_item_history_recent")
-            )
-
-    # Build 2 left the base alone: the 7 rows of its 4 customers are recent, in place of their
-    # 5 rows in the base.
-    assert history_tables() == ([(1, 11)], [(2, 7)])
-
-    # The next day: a new order of C99, and A-010, C07's only order, moved to C97.
-    (first_day_raw / "orders" / "orders_2024-06-28.csv").write_text(
-        "order_id,order_date,customer_id,item_id,line_number,quantity,amount,order_type\n"
-        "N-003,2024-06-28,C99,I2,1,1,70.00,invoice\n"
-        "A-010,2024-02-01,C97,I1,1,1,60.00,invoice\n"
-    )
     later_day = NEXT_DAY + dt.timedelta(days=1)
     later = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", later_day)
     assert later.result.success
-    assert was_incremental(later)
-    # 7 recent rows were more than a tenth of 11: build 3 moved them into the base, in place of
-    # their customers' 5 rows there. Its own customers are now the recent ones: C99 (I2), C97
-    # (I1), and C07, left without rows, whose row without an item hides its row in the base.
-    assert history_tables() == ([(1, 6), (3, 7)], [(3, 3)])
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(
-            "select customer_id, item_id from intermediate.int_customer_item_history_recent "
-            "order by all"
-        ).fetchall() == [("C07", None), ("C97", "I1"), ("C99", "I2")]
-        assert con.execute(
-            "select count(*) from intermediate.int_customer_item_history where customer_id = 'C07'"
-        ).fetchone() == (0,)
-    # The previous file, build 1's, is two builds behind the move: the copy of build 2's follows.
-    published = later.metadata("published/reports_database")
-    assert (published["written_in_full"], published["customer_item_rows_replaced"]) == (False, 3)
-    assert published["how_published"].startswith("Updated from a copy of the published file (")
-
-    scratch = tmp_path / "scratch.duckdb"
-    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
-    assert table_rows(warehouse) == table_rows(scratch)
-    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
-    with duckdb.connect(str(tmp_path / "r1" / "reports.duckdb"), read_only=True) as con:
-        assert con.execute(
-            "select (select count(*) from intermediate.int_customer_item_history_base), "
-            "(select count(*) from intermediate.int_customer_item_history_recent)"
-        ).fetchone() == (13, 3)
+    assert later.metadata("published/reports_database")["how_published"].startswith(
+        "Updated from the previous file (reports.duckdb.previous): replaced the rows of 4 "
+    )
+    assert publication(tmp_path / "r1")[1] == 7
+    latest = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", later_day)
+    assert latest.result.success
+    assert latest.metadata("published/reports_database")["how_published"] == (
+        "Written in full (the current file: over half its rows were replaced since it was "
+        "written whole)."
+    )
+    assert publication(tmp_path / "r1")[1] == 0
+    scratch_later = tmp_path / "scratch_later.duckdb"
+    assert run_pipeline(first_day_raw, scratch_later, tmp_path / "r4", later_day).result.success
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r4")
 
 
 def revenue_last_365_days(warehouse: Path, customer_id: str) -> str:
@@ -359,22 +305,31 @@ def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day
         ("C03", "Now Weekly", "weekly", "inactive"),
         ("C98", "New In Master", "weekly", "never_purchased"),
     ]
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(
-            "select reason, count(*) from intermediate.int_customers_to_recompute "
-            "group by all order by all"
-        ).fetchall() == [("master_data", 2)]
+    assert recomputed_customers(warehouse) == [("C03", False), ("C98", False)]
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
 
-    # The same file sent again without C98: the orders stay incremental, the customers do not.
+    # The same file sent again without C98: the order history stays incremental, and every
+    # customer is recomputed (C98, gone from every source, among them).
+    every_customer = warehouse_rows(
+        warehouse, "select customer_id from intermediate.int_customer_activity order by all"
+    )
     new_file.write_text("customer_id,customer_name,billing_cycle\nC03,Now Weekly,weekly\n")
     again = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert again.result.success
-    assert recomputes_some(again, "int_customer_purchase_history")
-    assert not recomputes_some(again, "int_customer_activity")
+    assert how_built(again) == (
+        "incremental: new files since the build as of 2024-06-27: none; changed under their "
+        "names: customers"
+    )
+    assert {(c,) for c, _ in recomputed_customers(warehouse)} | {("C98",)} >= set(every_customer)
+    assert warehouse_rows(
+        warehouse,
+        "select count(*) from build_state.recomputed_customers "
+        "where customer_key = md5_number_lower('C98') "
+        "and build_number = (select max(build_number) from build_state.builds)",
+    ) == [(1,)]
     assert customer_master(warehouse, "C98") == []
     scratch_again = tmp_path / "scratch_again.duckdb"
     assert run_pipeline(first_day_raw, scratch_again, tmp_path / "r3", NEXT_DAY).result.success
@@ -385,7 +340,7 @@ def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day
 def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day_raw, tmp_path):
     """reports.duckdb keeps its copy of the item master while the item master is unchanged, and
     takes up a new item extract on the next run; so do the call list's usual items, which a
-    daily build names again for the customers with a renamed item only."""
+    daily build names again for the customers who bought an item of the new extract only."""
     warehouse, reports_dir = tmp_path / "warehouse.duckdb", tmp_path / "r1"
     assert run_pipeline(first_day_raw, warehouse, reports_dir, FIRST_DAY).result.success
 
@@ -422,7 +377,7 @@ def test_the_published_item_names_follow_the_item_master(dbt_manifest, first_day
             (c, "; ".join("Refill Pack" if i == "Refill" else i for i in items.split("; ")))
             for c, items in before
         ]
-        assert recomputes_some(run, "int_customer_usual_items")
+        assert was_incremental(run)
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", as_of_date).result.success
     assert table_rows(warehouse) == table_rows(scratch)
@@ -444,89 +399,62 @@ def assert_the_next_day_is_rebuilt_whole(first_day_raw: Path, warehouse: Path, t
 def test_a_warehouse_an_earlier_version_built_is_rebuilt_whole(
     dbt_manifest, first_day_raw, tmp_path
 ):
-    """Its record of the last build lacks the as-of date and the files' entity, and a model lacks
-    the customer key: the next build recomputes everything and gives the reports from scratch."""
+    """An earlier version kept its record of the builds in dbt models, and the customer x item
+    history as a view over two tables; its published file held those. The next build recomputes
+    everything, drops what that version kept, and writes the published file whole."""
     warehouse = tmp_path / "warehouse.duckdb"
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    for database in (warehouse, tmp_path / "r1" / "reports.duckdb"):
+        with duckdb.connect(str(database)) as con:
+            con.execute("drop schema if exists build_state cascade")
+            con.execute(
+                "alter table intermediate.int_customer_item_history "
+                "rename to int_customer_item_history_base"
+            )
+            con.execute(
+                "create table intermediate.int_customer_item_history_recent as "
+                "select * from intermediate.int_customer_item_history_base where false"
+            )
+            con.execute(
+                "create view intermediate.int_customer_item_history as "
+                "select * from intermediate.int_customer_item_history_base"
+            )
     with duckdb.connect(str(warehouse)) as con:
-        for table, column in (
-            ("int_extract_files_built", "as_of_date"),
-            ("int_extract_files_built", "entity"),
-            ("int_customer_purchase_history", "customer_key"),
-        ):
-            con.execute(f"alter table intermediate.{table} drop column {column}")
+        con.execute("create table intermediate.int_extract_files_built (entity varchar)")
 
     assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)
+    assert warehouse_rows(
+        warehouse,
+        "select table_name, table_type from information_schema.tables "
+        "where table_schema = 'intermediate' and table_name like 'int_customer_item_history%' "
+        "or table_name = 'int_extract_files_built'",
+    ) == [("int_customer_item_history", "BASE TABLE")]
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
 
 
-def test_order_lines_stored_without_order_numbers_are_numbered_again(
+def test_a_warehouse_built_with_another_storage_layout_is_rebuilt_whole(
     dbt_manifest, first_day_raw, tmp_path
 ):
-    """An earlier version stored the order lines without their order numbers, and recorded its
-    builds without a storage layout: the next build recomputes everything, so that every line
-    has its order's number, and gives the reports from scratch."""
+    """The stored tables' layout is part of the settings a build records: a warehouse built with
+    another one (here, order lines stored without their order numbers) is rebuilt whole, so
+    that every line has its order's number."""
     warehouse = tmp_path / "warehouse.duckdb"
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
     with duckdb.connect(str(warehouse)) as con:
         con.execute("alter table intermediate.int_order_lines_current drop column order_number")
         (changed,) = con.execute(
             """
-            update intermediate.int_extract_files_built
-            set business_settings = replace(business_settings, ', "storage_layout": 3', '')
-            where business_settings like '%"storage_layout": 3%'
+            update build_state.builds
+            set settings = replace(settings, '"storage_layout": 4', '"storage_layout": 3')
             """
         ).fetchone()
-        assert changed > 0
+        assert changed == 1
 
     assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(
-            "select count(*) from intermediate.int_order_lines_current where order_number is null"
-        ).fetchone() == (0,)
-
-
-def test_a_warehouse_with_the_customer_item_history_in_one_table_is_taken_up(
-    dbt_manifest, first_day_raw, tmp_path
-):
-    """An earlier version kept the customer x item history in one table,
-    `int_customer_item_history`, and published it so. The next daily build puts the view in
-    its place over a base built from scratch, keeps the rest incremental (the day's customers
-    get their top items), and writes the published file whole."""
-    warehouse = tmp_path / "warehouse.duckdb"
-    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            "create table intermediate.history_then as "
-            "select * from intermediate.int_customer_item_history"
-        )
-        con.execute("drop view intermediate.int_customer_item_history")
-        con.execute("drop table intermediate.int_customer_item_history_base")
-        con.execute("drop table intermediate.int_customer_item_history_recent")
-        con.execute("alter table intermediate.history_then rename to int_customer_item_history")
-    # The published file too, as that version wrote it.
-    with duckdb.connect(str(tmp_path / "r1" / "reports.duckdb")) as con:
-        con.execute(
-            "create table intermediate.history_then as "
-            "select * exclude (build_number) from intermediate.int_customer_item_history_base"
-        )
-        con.execute("drop view intermediate.int_customer_item_history")
-        con.execute("drop table intermediate.int_customer_item_history_base")
-        con.execute("drop table intermediate.int_customer_item_history_recent")
-        con.execute("alter table intermediate.history_then rename to int_customer_item_history")
-
-    (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
-    daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
-    assert daily.result.success
-    assert was_incremental(daily)
-    assert (
-        daily.metadata("published/reports_database")["how_published"]
-        == "Written in full (current file: missing or unreadable)."
-    )
-
-    scratch = tmp_path / "scratch.duckdb"
-    assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
-    assert table_rows(warehouse) == table_rows(scratch)
-    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
+    assert warehouse_rows(
+        warehouse,
+        "select count(*) from intermediate.int_order_lines_current where order_number is null",
+    ) == [(0,)]
 
 
 def test_a_file_changed_under_its_name_rebuilds_everything(dbt_manifest, first_day_raw, tmp_path):
@@ -666,15 +594,10 @@ def test_a_warehouse_that_stored_an_order_of_two_customers_is_taken_up(
         with pytest.raises(DagsterDbtCliRuntimeError) as failure:
             run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert "order X-001 names two customers on its lines: C03 and C04" in str(failure.value)
+    # That version kept no record of its builds where this one does.
     with duckdb.connect(str(warehouse)) as con:
         con.execute("drop table raw.rules_checked")
-        con.execute(
-            """
-            update intermediate.int_extract_files_built
-            set business_settings =
-                replace(business_settings, '"storage_layout": 3', '"storage_layout": 2')
-            """
-        )
+        con.execute("drop schema build_state cascade")
     new_file.unlink()
 
     taken_up = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
@@ -688,9 +611,9 @@ def test_a_warehouse_that_stored_an_order_of_two_customers_is_taken_up(
 
 
 def test_two_customers_sharing_a_key_stop_the_daily_build(dbt_manifest, first_day_raw, tmp_path):
-    """The daily builds group customers' orders by key alone: two ids with one key (here forced,
-    as MD5 would hardly ever give it) would mix their rows, so the key's uniqueness test stops
-    the build, and the published reports stay as they were."""
+    """The daily builds select customers' rows by key: two ids with one key (here forced, as MD5
+    would hardly ever give it) would mix their rows, so the key's uniqueness test stops the
+    build, and the published reports stay as they were."""
     from dagster_dbt import DagsterDbtCliRuntimeError
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -711,38 +634,55 @@ def test_two_customers_sharing_a_key_stop_the_daily_build(dbt_manifest, first_da
     assert published_rows(tmp_path / "r") == before
 
 
-def test_recording_the_extract_files_without_the_models_that_absorb_them_changes_nothing(
+def test_a_build_of_some_models_leaves_the_new_files_to_the_next_build_of_all(
     dbt_manifest, first_day_raw, tmp_path
 ):
-    """A person materializes the raw assets and int_extract_files_built alone (a subset of the
-    dbt step, in the Dagster UI): the record of the files absorbed stays as it was, so the next
-    daily run still reads the new file's orders and gives the reports of a build from scratch."""
+    """A person materializes the raw assets and int_orders alone (a subset of the dbt step, in
+    the Dagster UI): the new file is not recorded as absorbed, so the next daily run reads its
+    orders in every model and gives the reports of a build from scratch."""
     from dagster import AssetKey, AssetSelection
 
     warehouse = tmp_path / "warehouse.duckdb"
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
 
-    def files_recorded() -> list[tuple]:
+    def files_absorbed() -> list[tuple]:
         return warehouse_rows(
-            warehouse,
-            "select entity, source_file, as_of_date from intermediate.int_extract_files_built "
-            "order by all",
+            warehouse, "select entity, source_file from build_state.absorbed_files order by all"
         )
 
-    recorded = files_recorded()
+    absorbed = files_absorbed()
     (first_day_raw / "orders" / "orders_2024-06-27.csv").write_text(NEXT_DAY_ORDERS)
     subset = AssetSelection.groups("raw") | AssetSelection.assets(
-        AssetKey(["intermediate", "int_extract_files_built"])
+        AssetKey(["intermediate", "int_orders"])
     )
     partial = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY, selection=subset)
     assert partial.result.success
-    assert files_recorded() == recorded
+    assert files_absorbed() == absorbed
 
     daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", NEXT_DAY)
     assert daily.result.success
     assert was_incremental(daily)
-    assert ("orders", "orders_2024-06-27.csv") in {row[:2] for row in files_recorded()}
+    assert ("orders", "orders_2024-06-27.csv") in files_absorbed()
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
+
+
+def test_a_full_build_that_did_not_finish_makes_the_next_build_full(
+    dbt_manifest, first_day_raw, tmp_path
+):
+    """A backfill of some models alone rebuilds them from scratch as of its date: the next
+    build of every model must be full too, or those models would keep the backfill's rows."""
+    from dagster import AssetKey, AssetSelection
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
+    subset = AssetSelection.groups("raw") | AssetSelection.assets(
+        AssetKey(["intermediate", "int_orders"])
+    )
+    backfill = run_pipeline(
+        first_day_raw, warehouse, tmp_path / "r1", dt.date(2024, 6, 1), selection=subset
+    )
+    assert backfill.result.success
+    assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)

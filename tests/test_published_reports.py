@@ -174,11 +174,11 @@ def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
 
     # The order dated 2024-07-05 comes into view: the build recomputes every customer.
     assert publish(dt.date(2024, 9, 30)) == (
-        "Written in full (current file: a build since recomputed every customer)."
+        "Written in full (the current file: a build since recomputed every customer)."
     )
     # The previous file, the hand-built run's, is from before that build.
     assert publish(dt.date(2024, 10, 31)).startswith(
-        "Updated from a copy of the published file (previous file: a build since recomputed "
+        "Updated from a copy of the published file (the previous file: a build since recomputed "
         "every customer)"
     )
     stop = tmp_path / "stop"
@@ -190,7 +190,7 @@ def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
         stop.touch()
         output = json.loads(reader.communicate(timeout=60)[0])
     assert held.startswith(
-        "Updated from a copy of the published file (previous file: held by another process)"
+        "Updated from a copy of the published file (the previous file: held by another process)"
     )
     assert output["errors"] == []
     assert {a for a, _, _ in output["seen"]} == {"2024-09-30"}
@@ -204,7 +204,7 @@ def test_the_previous_file_takes_the_days_changes_unless_a_reader_holds_it(
     previous.unlink()
     os.link(published, previous)
     assert publish(dt.date(2025, 1, 31)).startswith(
-        "Updated from a copy of the published file (previous file: the current file itself)"
+        "Updated from a copy of the published file (the previous file: the current file itself)"
     )
     assert not os.path.samefile(published, previous)
 

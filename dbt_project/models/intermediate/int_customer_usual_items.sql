@@ -12,7 +12,7 @@ with item_history as (
     select * from {{ ref('int_customer_item_history') }}
     where
         purchase_count > 0
-        {% if is_incremental() -%}
+    {% if is_incremental() -%}
             and {{ keys_this_build_recomputes() }}
         {%- endif %}
 ),

@@ -21,7 +21,7 @@ order_lines as (
         source_file in (
             select files_extracted_by_as_of_date.source_file from files_extracted_by_as_of_date
         )
-        {% if is_incremental() -%}
+    {% if is_incremental() -%}
             and {{ keys_this_build_recomputes() }}
         {%- endif %}
 ),

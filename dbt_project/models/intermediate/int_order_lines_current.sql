@@ -44,7 +44,7 @@ numbered_versions as (
         order_id,
         source_file,
         {% if is_incremental() -%}
-            (select coalesce(max(order_number), 0) from {{ this }})
+            (select coalesce(max(stored_lines.order_number), 0) from {{ this }} as stored_lines)
         {%- else -%}
             0
         {%- endif %} + row_number() over () as order_number

@@ -10,11 +10,9 @@
 -- so that the call list does not rank and name every customer's items again each day.
 with item_history as (
     select * from {{ ref('int_customer_item_history') }}
-    where
-        purchase_count > 0
     {% if is_incremental() -%}
-            and {{ keys_this_build_recomputes() }}
-        {%- endif %}
+        where {{ keys_this_build_recomputes() }}
+    {%- endif %}
 ),
 
 ranked_items as (
@@ -26,6 +24,7 @@ ranked_items as (
             partition by customer_key order by net_revenue desc, item_id asc
         ) as revenue_rank
     from item_history
+    where purchase_count > 0
 ),
 
 top_items as (

@@ -15,15 +15,19 @@ with files_extracted_by_as_of_date as (
     where entity = 'orders' and {{ is_extracted_by_as_of_date('source_file') }}
 ),
 
-order_lines as (
+order_lines_to_compute as (
     select * from {{ ref('stg_orders') }}
+    {% if is_incremental() -%}
+        where {{ keys_this_build_recomputes() }}
+    {%- endif %}
+),
+
+order_lines as (
+    select * from order_lines_to_compute
     where
         source_file in (
             select files_extracted_by_as_of_date.source_file from files_extracted_by_as_of_date
         )
-    {% if is_incremental() -%}
-            and {{ keys_this_build_recomputes() }}
-        {%- endif %}
 ),
 
 current_versions as (

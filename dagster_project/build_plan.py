@@ -5,8 +5,8 @@ extract files new since the last build touch (dbt_project/macros/incremental.sql
 only when nothing stored depends on what changed otherwise, so a build is full
 (`dbt build --full-refresh`) when:
 - there is no earlier build on record (a new warehouse, or one an earlier version laid out);
-- this build does not see every order: an orders file named with a date after the as-of date,
-  or an order line dated after it (a backfill: the lines it leaves out would never be added);
+- this build does not see every order: an orders file named with a date after the as-of date
+  (a backfill), or an order line dated after it (the lines it leaves out would never be added);
 - the previous build did not see every order (the build after a backfill);
 - an orders file changed under its name since the previous build absorbed it (it may have
   dropped orders, which only a full build removes);
@@ -122,7 +122,10 @@ def plan_build(
             f"{as_of_date} (first {orders_named_ahead[0]})"
         )
     if not sees_every_order:
-        return full(f"a backfill: order lines dated up to {latest_order_date}, after {as_of_date}")
+        return full(
+            f"order lines dated after {as_of_date} (up to {latest_order_date}), which a later "
+            "build must add"
+        )
     if not previous.saw_every_order:
         return full(f"the build before was a backfill (as of {previous.as_of_date})")
     if previous.settings != settings:

@@ -26,3 +26,16 @@
 {% macro duckdb__build_error(message) -%}
     error({{ message }})
 {%- endmacro %}
+
+{#- Asks DuckDB not to materialize a CTE that a query reads twice, so that a filter on the query
+    reaches the tables under it; other engines inline CTEs as they see fit. -#}
+{% macro not_materialized() -%}
+    {{ return(adapter.dispatch('not_materialized')()) }}
+{%- endmacro %}
+
+{% macro default__not_materialized() -%}
+{%- endmacro %}
+
+{% macro duckdb__not_materialized() -%}
+    not materialized
+{%- endmacro %}

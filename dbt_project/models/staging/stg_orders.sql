@@ -3,14 +3,15 @@
 -- only for the files that lack line numbers: a window over every line of every file would cost
 -- as much as the rest of the model.
 --
--- The CTEs are `not materialized`, and files are told apart with `in` lists rather than joins,
--- so that a filter on this view (the orders an incremental build recomputes) reaches the scan of
--- the raw table: the build then reads those orders' rows only, not the whole history.
-with source_lines as not materialized (
+-- The CTEs are not materialized (macro not_materialized), and files are told apart with `in`
+-- lists rather than joins, so that a filter on this view (the orders an incremental build
+-- recomputes) reaches the scan of the raw table: the build then reads those orders' rows only,
+-- not the whole history.
+with source_lines as {{ not_materialized() }} (
     select * from {{ source('raw', 'orders') }}
 ),
 
-files_without_line_numbers as not materialized (
+files_without_line_numbers as {{ not_materialized() }} (
     select source_lines._source_file from source_lines
     where source_lines.line_number is null
 ),

@@ -53,14 +53,19 @@ CUSTOMER_KEY_SQL = "md5_number_lower(customer_id)"
 DBT_PROJECT_FILE = Path(__file__).resolve().parent.parent / "dbt_project" / "dbt_project.yml"
 
 # The sets of keys an incremental build recomputes, in the order they are written (a set may
-# read those before it). `{new_files}` is the temporary table of the files new since the
-# previous build; `{window_edge}` the orders dated in the days the trailing revenue window left
-# or entered between the previous build's as-of date and this one's.
+# read those before it). `new_files` is the temporary table of the files new since the previous
+# build; `{first_load}` when the first of them was loaded; `{window_edge}` the orders dated in
+# the days the trailing revenue window left or entered between the previous build's as-of date
+# and this one's; `{every_customer}` and `{every_item}` whether a master file changed under its
+# name.
 KEY_SETS = {
-    # Orders with lines in the new orders files.
+    # Orders with lines in the new orders files. New files' rows are the last loaded: a constant
+    # filter on the load time lets DuckDB skip the blocks of older loads without reading them.
     "orders_in_new_files": """
         select distinct order_id from raw.orders
-        where _source_file in (select source_file from new_files where entity = 'orders')
+        where
+            _loaded_at >= {first_load}
+            and _source_file in (select source_file from new_files where entity = 'orders')
     """,
     # Every customer that any version of those orders names (an order may move to another).
     "customers_of_new_orders": f"""
@@ -258,13 +263,18 @@ def _write_keys(con, build_plan: BuildPlan) -> None:
     rows = [(e, f) for e, names in build_plan.new_files.items() for f in names]
     if rows:
         con.executemany("insert into new_files values (?, ?)", rows)
-    every = {
-        "every_customer": "customers" in build_plan.changed_masters,
-        "every_item": "items" in build_plan.changed_masters,
+    (first_load,) = con.execute(
+        "select coalesce(min(loaded_at), now())::varchar from raw.load_ledger "
+        "where (entity, source_file) in (select (entity, source_file) from new_files)"
+    ).fetchone()
+    values = {
+        "first_load": f"timestamptz '{first_load}'",
+        "window_edge": window_edge,
+        "every_customer": str("customers" in build_plan.changed_masters),
+        "every_item": str("items" in build_plan.changed_masters),
     }
     for name, query in KEY_SETS.items():
-        sql = query.format(window_edge=window_edge, **{k: str(v) for k, v in every.items()})
-        con.execute(f"create table {SCHEMA}.{name} as {sql}")
+        con.execute(f"create table {SCHEMA}.{name} as {query.format(**values)}")
     con.execute("drop table new_files")
 
 

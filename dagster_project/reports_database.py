@@ -39,6 +39,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
+
 from dagster_project.build_state import BUILDS, BUILDS_OF_CHANGES_KEPT, RECOMPUTED_CUSTOMERS
 
 # The oldest storage format DuckDB still writes; every DuckDB from 1.0 on reads it.
@@ -132,9 +134,13 @@ def view_query(con, view: str) -> str:
 def _latest_build(con) -> tuple[int, str]:
     """The number and id of the last dbt build started (a build that did not finish has no
     changes on record: a file is then written whole)."""
-    return con.execute(
-        f"select build_number, build_id from {BUILDS} order by build_number desc limit 1"
-    ).fetchone()
+    try:
+        latest = con.execute(
+            f"select build_number, build_id from {BUILDS} order by build_number desc limit 1"
+        ).fetchone()
+    except duckdb.CatalogException:  # a warehouse no build of this version has built yet
+        latest = None
+    return latest or (0, "")
 
 
 def _previous_state(con, path: Path) -> tuple[str, int, int] | None:
@@ -168,6 +174,8 @@ def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, in
     if state is None:
         return None, "there is none, or it cannot be read"
     build_id, replaced_before, rows = state
+    if latest_build == 0:
+        return None, "the warehouse has no build on record"
     (found,) = con.execute(
         f"select max(build_number) from {BUILDS} where build_id = ? and finished_at is not null",
         [build_id],

@@ -39,3 +39,17 @@
 {% macro duckdb__not_materialized() -%}
     not materialized
 {%- endmacro %}
+
+{#- A number for each row of the query, 1 and up, in any order: DuckDB numbers rows as they
+    come; other engines need an order (`order_by`). -#}
+{% macro row_numbers(order_by) -%}
+    {{ return(adapter.dispatch('row_numbers')(order_by)) }}
+{%- endmacro %}
+
+{% macro default__row_numbers(order_by) -%}
+    row_number() over (order by {{ order_by }})
+{%- endmacro %}
+
+{% macro duckdb__row_numbers(order_by) -%}
+    row_number() over ()
+{%- endmacro %}

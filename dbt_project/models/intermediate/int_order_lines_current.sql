@@ -51,7 +51,7 @@ numbered_versions as (
             (select coalesce(max(stored_lines.order_number), 0) from {{ this }} as stored_lines)
         {%- else -%}
             0
-        {%- endif %} + row_number() over () as order_number
+        {%- endif %} + {{ row_numbers('order_id') }} as order_number
     from current_versions
 )
 

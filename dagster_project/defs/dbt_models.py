@@ -275,9 +275,6 @@ def dbt_models(
     context.log.info(f"Building the reports as of {as_of_date}")
     # However the run was launched (the UI's launchpad too), its tags say its date.
     context.instance.add_run_tags(context.run.run_id, report_date_tags(as_of_date))
-    # dbt opens the warehouse in its own process: wait here, with a message naming the holder,
-    # while another process holds it, rather than let dbt fail on the lock.
-    warehouse.wait_until_free()
     # Full or incremental, decided here once (dagster_project/build_plan.py), with the keys an
     # incremental build recomputes written for the models to read.
     with warehouse.get_connection() as con:
@@ -290,6 +287,9 @@ def dbt_models(
     context.instance.add_run_tags(
         context.run.run_id, {"dbt_build": "full" if build_plan.full else "incremental"}
     )
+    # dbt opens the warehouse in its own process: wait here, with a message naming the holder,
+    # while another process holds it, rather than let dbt fail on the lock.
+    warehouse.wait_until_free()
     try:
         with settings.environment(_dbt_env(warehouse, as_of_date)):
             # No manifest.json or run_results.json: nothing reads them, and writing them costs

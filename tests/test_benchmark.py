@@ -95,10 +95,16 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
     assert short["customers"] == size["customers"]
     assert short["fixed_day_lines"] == size["fixed_day_lines"] > 0
     for measured in (size, short):
-        assert measured["rows_differing"] == {
-            "customer_activity_report": 0,
-            "customer_item_activity_report": 0,
-        }
+        # The full runs' reports, and every daily run's, equal the baseline's.
+        for compared in (
+            "rows_differing",
+            "daily_rows_differing",
+            "daily_fixed_day_rows_differing",
+        ):
+            assert measured[compared] == {
+                "customer_activity_report": 0,
+                "customer_item_activity_report": 0,
+            }
         assert measured["next_day_lines"] > 0
         for run in ("baseline", "full", "daily", "daily_fixed_day"):
             assert measured[run]["seconds"] > 0
@@ -114,6 +120,8 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
         assert run not in short
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| target | measured | status |" in markdown
+    assert "| reports equal baseline: full run | daily runs |" in markdown
+    assert markdown.count("| yes | yes |") == 2
     assert "| order lines | customers | the day's lines | daily run |" in markdown
     assert f"| {short['lines']:,} (20k, last 365 days) | {short['customers']:,} |" in markdown
     assert "With the pipeline's default memory limit" in markdown

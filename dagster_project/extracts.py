@@ -52,8 +52,9 @@ MAX_EXAMPLES = 5
 
 
 # DuckDB's types of whole numbers: such a Parquet column is a number without a fraction.
-WHOLE_NUMBER_TYPES = frozenset(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")) | frozenset(
-    ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
+WHOLE_NUMBER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
 )
 
 

@@ -84,40 +84,42 @@ print(json.dumps({
 """
 
 RUN_BASELINE = """
-import string, sys, duckdb
-database, script, raw_dir, as_of_date, memory_limit, file_format = sys.argv[1:]
-# The folder goes into SQL string literals: its quotes are doubled.
-folder = raw_dir.replace("'", "''")
-if file_format == "parquet":
-    read = {
-        name: f"read_parquet('{folder}/{name}/*.parquet', filename = true)"
-        for name in ("orders", "customers", "items")
-    }
-else:
-    read = {
-        name: f"read_csv('{folder}/{name}/*.csv', header = true, filename = true, "
-        + ("all_varchar = true)" if name != "orders" else "columns = " + ORDER_COLUMNS + ")")
-        for name in ("orders", "customers", "items")
-    }
-sql = string.Template(open(script).read()).substitute(
-    as_of_date=as_of_date,
-    read_orders=read["orders"],
-    read_customers=read["customers"],
-    read_items=read["items"],
-)
+import json, string, sys, duckdb
+database, script, readers, as_of_date, memory_limit = sys.argv[1:]
+sql = string.Template(open(script).read()).substitute(json.loads(readers), as_of_date=as_of_date)
 con = duckdb.connect(database)
 if memory_limit:
     con.execute(f"set memory_limit = '{memory_limit}'")
 con.execute(sql)
 con.close()
-""".replace(
-    "ORDER_COLUMNS",
-    repr(
-        "{'order_id': 'varchar', 'order_date': 'date', 'customer_id': 'varchar', "
-        "'item_id': 'varchar', 'line_number': 'integer', 'quantity': 'decimal(18, 4)', "
-        "'amount': 'decimal(18, 4)', 'order_type': 'varchar'}"
-    ),
+"""
+# The baseline reads the orders typed as the contract says; the masters are text.
+BASELINE_ORDER_COLUMNS = (
+    "{'order_id': 'varchar', 'order_date': 'date', 'customer_id': 'varchar', "
+    "'item_id': 'varchar', 'line_number': 'integer', 'quantity': 'decimal(18, 4)', "
+    "'amount': 'decimal(18, 4)', 'order_type': 'varchar'}"
 )
+
+
+def baseline_readers(raw_dir: Path, file_format: str) -> dict[str, str]:
+    """The table functions baseline.sql reads each entity's files with (`read_orders`, ...)."""
+    # The folder goes into SQL string literals: its quotes are doubled.
+    folder = str(raw_dir).replace("'", "''")
+    readers = {}
+    for entity in ("orders", "customers", "items"):
+        files = f"'{folder}/{entity}/*.{file_format}'"
+        if file_format == "parquet":
+            readers[f"read_{entity}"] = f"read_parquet({files}, filename = true)"
+        else:
+            columns = (
+                f"columns = {BASELINE_ORDER_COLUMNS}"
+                if entity == "orders"
+                else "all_varchar = true"
+            )
+            readers[f"read_{entity}"] = (
+                f"read_csv({files}, header = true, filename = true, {columns})"
+            )
+    return readers
 
 
 def parse_size(text: str) -> int:
@@ -297,10 +299,9 @@ def run_baseline(
             RUN_BASELINE,
             str(database),
             str(script),
-            str(raw_dir),
+            json.dumps(baseline_readers(raw_dir, file_format)),
             str(as_of_date),
             memory_limit,
-            file_format,
         ]
     )
 

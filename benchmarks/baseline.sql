@@ -1,7 +1,9 @@
 -- The baseline: both reports computed from the raw extract files by DuckDB alone, in one script,
 -- with the same rules as the dbt models but none of the pipeline around them (no validation,
 -- quarantine, ledger, lineage columns, orchestration). It is the lower bound the benchmark
--- compares the pipeline with. `$raw_dir` and `$as_of_date` are filled in by bench.py.
+-- compares the pipeline with. `$as_of_date` and the readers of the extract files (`$read_orders`,
+-- `$read_customers`, `$read_items`: CSV or Parquet, typed as the contract says) are filled in by
+-- bench.py.
 
 create or replace temp table order_lines as
 select
@@ -10,20 +12,11 @@ select
     customer_id,
     item_id,
     line_number,
-    quantity,
-    amount,
+    quantity::decimal(18, 4) as quantity,
+    amount::decimal(18, 4) as amount,
     lower(coalesce(order_type, 'invoice')) as order_type,
     parse_filename(filename) as source_file
-from read_csv(
-    '$raw_dir/orders/*.csv',
-    header = true,
-    filename = true,
-    columns = {
-        'order_id': 'varchar', 'order_date': 'date', 'customer_id': 'varchar',
-        'item_id': 'varchar', 'line_number': 'integer', 'quantity': 'decimal(18, 4)',
-        'amount': 'decimal(18, 4)', 'order_type': 'varchar'
-    }
-);
+from $read_orders;
 
 -- Latest extract wins, among the files extracted by the as-of date; then only visible lines.
 create or replace temp table visible_lines as
@@ -56,7 +49,7 @@ from (
     select
         *,
         row_number() over (partition by customer_id order by filename desc) as rank
-    from read_csv('$raw_dir/customers/*.csv', header = true, filename = true, all_varchar = true)
+    from $read_customers
 )
 where rank = 1;
 
@@ -64,7 +57,7 @@ create or replace temp table item_master as
 select * exclude (filename, rank)
 from (
     select *, row_number() over (partition by item_id order by filename desc) as rank
-    from read_csv('$raw_dir/items/*.csv', header = true, filename = true, all_varchar = true)
+    from $read_items
 )
 where rank = 1;
 

@@ -13,6 +13,13 @@ For each size (order lines), on files written by the sample generator:
    sizes);
 and once, the fixed overhead: a full run, and the baseline, on the tiny shipped sample.
 
+    python benchmarks/bench.py --shape one-file --format parquet --sizes 6M --repeats 3
+
+measures another shape of data instead: ONE orders file (Parquet with typed columns, or CSV) of
+each size, its lines spread over ONE_FILE_ITEMS items and ONE_FILE_CUSTOMERS customers (about as
+many customer x item rows as lines), full runs only, each against the baseline reading that file;
+results go to benchmarks/results_one_file_<format>.json.
+
 The generator's data sets are businesses of different sizes: three times the lines is three
 times the customers. So that a day's cost can be set against the length of the history alone,
 the largest data set is also measured with its history cut to the last SHORT_HISTORY_DAYS (the
@@ -22,7 +29,8 @@ above: the same day on one business with one year and with three years of histor
 Each measurement is a separate process, timed from outside (wall clock, process start-up
 included) with the peak resident memory of the largest process it started (the pipeline's dbt
 process included). Numbers are medians over the repetitions. The pipeline's report tables are
-compared with the baseline's at every size. Results go to benchmarks/results.md (and .json), with
+compared with the baseline's at every size: after the full runs, and after every daily run with
+the baseline on that day's extracts and date. Results go to benchmarks/results.md (and .json), with
 a plot of time against size, benchmarks/time_vs_size.svg.
 """
 
@@ -76,18 +84,42 @@ print(json.dumps({
 """
 
 RUN_BASELINE = """
-import string, sys, duckdb
-database, script, raw_dir, as_of_date, memory_limit = sys.argv[1:]
-# The folder goes into SQL string literals: its quotes are doubled.
-sql = string.Template(open(script).read()).substitute(
-    raw_dir=raw_dir.replace("'", "''"), as_of_date=as_of_date
-)
+import json, string, sys, duckdb
+database, script, readers, as_of_date, memory_limit = sys.argv[1:]
+sql = string.Template(open(script).read()).substitute(json.loads(readers), as_of_date=as_of_date)
 con = duckdb.connect(database)
 if memory_limit:
     con.execute(f"set memory_limit = '{memory_limit}'")
 con.execute(sql)
 con.close()
 """
+# The baseline reads the orders typed as the contract says; the masters are text.
+BASELINE_ORDER_COLUMNS = (
+    "{'order_id': 'varchar', 'order_date': 'date', 'customer_id': 'varchar', "
+    "'item_id': 'varchar', 'line_number': 'integer', 'quantity': 'decimal(18, 4)', "
+    "'amount': 'decimal(18, 4)', 'order_type': 'varchar'}"
+)
+
+
+def baseline_readers(raw_dir: Path, file_format: str) -> dict[str, str]:
+    """The table functions baseline.sql reads each entity's files with (`read_orders`, ...)."""
+    # The folder goes into SQL string literals: its quotes are doubled.
+    folder = str(raw_dir).replace("'", "''")
+    readers = {}
+    for entity in ("orders", "customers", "items"):
+        files = f"'{folder}/{entity}/*.{file_format}'"
+        if file_format == "parquet":
+            readers[f"read_{entity}"] = f"read_parquet({files}, filename = true)"
+        else:
+            columns = (
+                f"columns = {BASELINE_ORDER_COLUMNS}"
+                if entity == "orders"
+                else "all_varchar = true"
+            )
+            readers[f"read_{entity}"] = (
+                f"read_csv({files}, header = true, filename = true, {columns})"
+            )
+    return readers
 
 
 def parse_size(text: str) -> int:
@@ -255,7 +287,9 @@ def prepare(warehouse: Path, memory_limit: str) -> None:
     )
 
 
-def run_baseline(raw_dir: Path, database: Path, as_of_date, memory_limit: str) -> dict:
+def run_baseline(
+    raw_dir: Path, database: Path, as_of_date, memory_limit: str, file_format: str = "csv"
+) -> dict:
     database.unlink(missing_ok=True)
     script = BENCH_DIR / "baseline.sql"
     return measure(
@@ -265,7 +299,7 @@ def run_baseline(raw_dir: Path, database: Path, as_of_date, memory_limit: str) -
             RUN_BASELINE,
             str(database),
             str(script),
-            str(raw_dir),
+            json.dumps(baseline_readers(raw_dir, file_format)),
             str(as_of_date),
             memory_limit,
         ]
@@ -323,6 +357,19 @@ def differences(warehouse: Path, baseline: Path) -> dict[str, int]:
             ).fetchone()
             out[table] = count
     return out
+
+
+def baseline_of_day(raw_dir: Path, runs_dir: Path, memory_limit: str) -> Path:
+    """The baseline's reports for a daily run's extracts (`raw_dir`) as of NEXT_DAY, untimed:
+    what the daily run's reports must equal."""
+    database = runs_dir / f"baseline_{raw_dir.name}.duckdb"
+    run_baseline(raw_dir, database, NEXT_DAY, memory_limit)
+    return database
+
+
+def most_differing(diffs: list[dict[str, int]]) -> dict[str, int]:
+    """Per report, the most rows differing from the baseline in any of the runs."""
+    return {table: max(diff[table] for diff in diffs) for table in COMPARED_COLUMNS}
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -385,8 +432,10 @@ def bench_size(
     shutil.copytree(runs_dir / "reports", runs_dir / "reports_after_full_run")
 
     # The day's share of the history now; the day of one size at every history comes later
-    # (run_fixed_days), its runs alternating between the histories.
-    daily_runs, daily_steps = [], []
+    # (run_fixed_days), its runs alternating between the histories. Each daily run's reports
+    # are compared with the baseline's on the same files and date.
+    day_baseline = baseline_of_day(data_dir / "next_day", runs_dir, memory_limit)
+    daily_runs, daily_steps, daily_diffs = [], [], []
     for r in range(daily_repeats):
         restore_state_after_full_run(runs_dir, warehouse)
         daily_runs.append(
@@ -395,10 +444,12 @@ def bench_size(
             )
         )
         daily_steps.append(step_seconds(daily_runs[-1]))
+        daily_diffs.append(differences(warehouse, day_baseline))
         log(
             f"[{label}] next_day run {r + 1}/{daily_repeats}: {daily_runs[-1]['seconds']:.1f} s "
-            f"{daily_steps[-1]}"
+            f"{daily_steps[-1]}, rows differing from the baseline: {daily_diffs[-1]}"
         )
+    day_baseline.unlink()
     default_limit = (
         runs_with_the_default_memory_limit(data_dir, runs_dir, warehouse, memory_limit, log)
         if measure_default_limit and memory_limit
@@ -419,6 +470,7 @@ def bench_size(
         "full": median_of(full_runs) | {"steps": _median_steps(steps)},
         "daily": median_of(daily_runs) | {"steps": _median_steps(daily_steps)},
         "rows_differing": diff,
+        "daily_rows_differing": most_differing(daily_diffs),
         **{key: info[key] for key in ("short_history_of", "history_days") if key in info},
         **default_limit,
     }
@@ -450,6 +502,94 @@ def restore_state_after_full_run(runs_dir: Path, warehouse: Path) -> None:
     shutil.copytree(runs_dir / "reports_after_full_run", runs_dir / "reports")
 
 
+def generate_one_file(data_dir: Path, lines: int, file_format: str) -> dict:
+    """One orders file of `lines` lines and its masters (`sample_data.generate_one_file`),
+    written once into `data_dir`."""
+    from dagster_project import sample_data
+
+    marker = data_dir / "generated.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    shutil.rmtree(data_dir, ignore_errors=True)
+    info = sample_data.generate_one_file(data_dir, lines, file_format=file_format)
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def bench_one_file(
+    data_dir: Path, info: dict, repeats: int, work: Path, memory_limit: str, file_format: str, log
+) -> dict:
+    """Full runs on one large orders file against the baseline reading that file, alternating,
+    with each full run's ratio to the baseline run just before it."""
+    label = data_dir.name
+    runs_dir = work / "runs" / label
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir(parents=True)
+    warehouse = runs_dir / "warehouse.duckdb"
+    prepare(warehouse, memory_limit)
+    baseline_runs, full_runs, steps = [], [], []
+    for r in range(repeats):
+        baseline_runs.append(
+            run_baseline(
+                data_dir, runs_dir / "baseline.duckdb", END_DATE, memory_limit, file_format
+            )
+        )
+        remove_warehouse(warehouse)
+        full_runs.append(
+            run_pipeline(data_dir, warehouse, runs_dir / "reports", END_DATE, memory_limit)
+        )
+        steps.append(step_seconds(full_runs[-1]))
+        log(
+            f"[{label}] {r + 1}/{repeats}: baseline {baseline_runs[-1]['seconds']:.1f} s, full run "
+            f"{full_runs[-1]['seconds']:.1f} s "
+            f"({full_runs[-1]['seconds'] / baseline_runs[-1]['seconds']:.2f}x) {steps[-1]}"
+        )
+    diff = differences(warehouse, runs_dir / "baseline.duckdb")
+    log(f"[{label}] rows differing from the baseline: {diff}")
+    remove_warehouse(warehouse)
+    (runs_dir / "baseline.duckdb").unlink(missing_ok=True)
+    ratios = [f["seconds"] / b["seconds"] for b, f in zip(baseline_runs, full_runs, strict=True)]
+    return {
+        "label": label,
+        "format": file_format,
+        "lines": info["order_lines"],
+        "customers": info["customers"],
+        "items": info["items"],
+        "repeats": repeats,
+        "baseline": median_of(baseline_runs),
+        "full": median_of(full_runs) | {"steps": _median_steps(steps)},
+        "ratios": [round(ratio, 2) for ratio in ratios],
+        "median_ratio": round(statistics.median(ratios), 2),
+        "rows_differing": diff,
+    }
+
+
+def main_one_file(args, sizes: list[int], repeats: list[int], log) -> int:
+    """`--shape one-file`: one orders file per size, full runs against the baseline."""
+    results = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "shape": "one-file",
+        "format": args.format,
+        "memory_limit": args.memory_limit,
+        "sizes": [],
+    }
+    for lines, size_repeats in zip(sizes, repeats, strict=True):
+        data_dir = args.work_dir / "data" / f"one-file-{args.format}-{size_label(lines)}"
+        log(f"[{data_dir.name}] generating the extracts in {data_dir}")
+        info = generate_one_file(data_dir, lines, args.format)
+        results["sizes"].append(
+            bench_one_file(
+                data_dir, info, size_repeats, args.work_dir, args.memory_limit, args.format, log
+            )
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"results_one_file_{args.format}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    log(f"Wrote {out}")
+    return 1 if any(any(s["rows_differing"].values()) for s in results["sizes"]) else 0
+
+
 def run_fixed_days(sizes: list[dict], work: Path, memory_limit: str, log) -> None:
     """The day of one size (FIXED_DAY_LINES) on every history, as `daily_fixed_day` of each
     size. Its runs go round the sizes (10M, 30M, 10M, 30M, ...), so that the histories are
@@ -459,7 +599,13 @@ def run_fixed_days(sizes: list[dict], work: Path, memory_limit: str, log) -> Non
     warehouse = work / "runs" / "fixed_day" / "warehouse.duckdb"
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     prepare(warehouse, memory_limit)
-    runs = {size["label"]: ([], []) for size in sizes}
+    runs = {size["label"]: ([], [], []) for size in sizes}
+    day_baselines = {
+        size["label"]: baseline_of_day(
+            work / "data" / size["label"] / "fixed_day", work / "runs" / size["label"], memory_limit
+        )
+        for size in sizes
+    }
     for r in range(max(size["daily_repeats"] for size in sizes)):
         for size in sizes:
             label = size["label"]
@@ -476,14 +622,18 @@ def run_fixed_days(sizes: list[dict], work: Path, memory_limit: str, log) -> Non
             )
             runs[label][0].append(run)
             runs[label][1].append(step_seconds(run))
+            runs[label][2].append(differences(warehouse, day_baselines[label]))
             log(
                 f"[{label}] fixed_day run {r + 1}/{size['daily_repeats']}: "
-                f"{run['seconds']:.1f} s {runs[label][1][-1]}"
+                f"{run['seconds']:.1f} s {runs[label][1][-1]}, rows differing from the "
+                f"baseline: {runs[label][2][-1]}"
             )
     for size in sizes:
         label = size["label"]
-        daily_runs, daily_steps = runs[label]
+        daily_runs, daily_steps, daily_diffs = runs[label]
         size["daily_fixed_day"] = median_of(daily_runs) | {"steps": _median_steps(daily_steps)}
+        size["daily_fixed_day_rows_differing"] = most_differing(daily_diffs)
+        day_baselines[label].unlink()
         runs_dir = work / "runs" / label
         (runs_dir / "after_full_run.duckdb").unlink()
         shutil.rmtree(runs_dir / "reports_after_full_run")
@@ -570,6 +720,19 @@ def main(argv: list[str] | None = None) -> int:
         "extracts: the same business with a shorter history (0: not measured)",
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results are written")
+    parser.add_argument(
+        "--shape",
+        choices=("history", "one-file"),
+        default="history",
+        help="history (default): the generator's quarterly orders files, full and daily runs; "
+        "one-file: one large orders file, full runs",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="parquet",
+        help="one-file: the orders file's format (default: parquet, with typed columns)",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -578,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     repeats = [int(r) for r in args.repeats.split(",")]
     repeats = repeats if len(repeats) == len(sizes) else [repeats[0]] * len(sizes)
+    if args.shape == "one-file":
+        return main_one_file(args, sizes, repeats, log)
     results = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -639,9 +804,14 @@ def main(argv: list[str] | None = None) -> int:
     write_results(results, args.out)
     log(f"Wrote {args.out / 'results.md'} and {args.out / 'time_vs_size.svg'}")
     wrong = {
-        s["label"]: s["rows_differing"]
+        f"{s['label']} {run}": s[key]
         for s in results["sizes"]
-        if any(s["rows_differing"].values())
+        for run, key in (
+            ("full run", "rows_differing"),
+            ("next_day run", "daily_rows_differing"),
+            ("fixed_day run", "daily_fixed_day_rows_differing"),
+        )
+        if any(s[key].values())
     }
     if wrong:
         log(f"The pipeline's reports differ from the baseline's: {wrong}")

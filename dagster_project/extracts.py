@@ -51,6 +51,13 @@ TWO_CUSTOMERS_RULE = "order_names_two_customers"
 MAX_EXAMPLES = 5
 
 
+# DuckDB's types of whole numbers: such a Parquet column is a number without a fraction.
+WHOLE_NUMBER_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+)
+
+
 class ExtractError(ValueError):
     """An extract file breaks the contract; the message names the file, line and column."""
 
@@ -110,6 +117,28 @@ class Column:
             allowed = ", ".join(f"'{value}'" for value in self.allowed)
             return f"case when lower({text}) in ({allowed}) then lower({text}) end"
         return f"try_cast({text} as {self.sql_type})"
+
+    def typed_value_sql(self, value: str, source_type: str) -> str | None:
+        """SQL for the column's value from a typed value (a Parquet column of `source_type`)
+        whose type says what the text parsing would find, NULL where it does not fit; None when
+        the value must be read as text instead.
+
+        A date is a date; a whole number, or a decimal with at most 4 decimals, is a decimal
+        (NULL when it has more than 14 digits before the point); a whole number is an integer
+        (NULL when out of range). Nothing is rounded, as in `parse_sql`. Text, timestamps (the
+        business's time zone decides their date) and floating-point numbers (their text decides
+        how many decimals they have) are read as text.
+        """
+        source_type = source_type.upper()
+        whole = source_type in WHOLE_NUMBER_TYPES
+        scale = re.fullmatch(r"DECIMAL\(\d+,\s*(\d+)\)", source_type)
+        if self.kind == "date" and source_type == "DATE":
+            return value
+        if self.kind == "decimal" and (whole or (scale and int(scale.group(1)) <= 4)):
+            return f"try_cast({value} as {self.sql_type})"
+        if self.kind == "integer" and whole:
+            return f"try_cast({value} as {self.sql_type})"
+        return None
 
     @property
     def rule(self) -> str:
@@ -686,6 +715,8 @@ class _FileRead:
     # SQL for a row's line in the file: computed from its position when rows and lines match
     # one to one (no table-wide UPDATE then), else the `_line` column set record by record.
     line_sql: str = "_line"
+    # The DuckDB type of each scratch column that is not text (Parquet's typed columns).
+    types: dict[str, str] = field(default_factory=dict)
 
 
 def _read_file_as_text(
@@ -736,9 +767,13 @@ def _read_file_as_text(
 
     (accepted,) = con.execute(f"select count(*) from {scratch}").fetchone()
     if not is_csv:
-        headers = [row[0] for row in con.execute(f"describe {scratch}").fetchall()][:-1]
+        described = con.execute(f"describe {scratch}").fetchall()[:-1]
+        headers = [row[0] for row in described]
         header_for = _map_headers(entity, path, headers, headers, mapping)
-        return _FileRead(headers, list(headers), header_for, mapping, accepted, [], "(rowid + 1)")
+        types = {row[0]: row[1] for row in described if row[1] != "VARCHAR"}
+        return _FileRead(
+            headers, list(headers), header_for, mapping, accepted, [], "(rowid + 1)", types
+        )
 
     # DuckDB lists one reject per missing field: one record is one line here.
     rejects = con.execute(
@@ -830,6 +865,20 @@ def _text_sql(column: Column, read: _FileRead) -> str:
     return f"(case lower({text}) {cases} else {text} end)"
 
 
+def _typed_value_sql(column: Column, read: _FileRead) -> str | None:
+    """The column's value from its typed (Parquet) value, when its type says what parsing its
+    text would find (see `Column.typed_value_sql`) and the mapping changes neither its values
+    nor how dates are written; None when the value is read as text."""
+    source_type = read.types.get(read.header_for[column.name])
+    if (
+        source_type is None
+        or column.name in read.mapping.values
+        or (column.kind == "date" and read.mapping.date_format)
+    ):
+        return None
+    return column.typed_value_sql(_text_column(column), source_type)
+
+
 def _text_column(column: Column) -> str:
     return _quote(f"t_{column.name}")
 
@@ -839,19 +888,32 @@ def _value_column(column: Column) -> str:
 
 
 def _texts_sql(entity: Entity, read: _FileRead) -> str:
-    """The select list of each contract column's text (`t_<name>`), for the columns the file has."""
+    """The select list of each contract column's text (`t_<name>`), for the columns the file has.
+
+    A typed column whose type says what its value is (`_typed_value_sql`) is not turned into
+    text: `t_<name>` holds the typed value as read, NULL where it is empty, and text only where
+    a message shows it."""
     return ", ".join(
-        f"{_text_sql(column, read)} as {_text_column(column)}"
+        (
+            _quote(read.header_for[column.name])
+            if _typed_value_sql(column, read)
+            else _text_sql(column, read)
+        )
+        + f" as {_text_column(column)}"
         for column in entity.columns
         if column.name in read.header_for
     )
 
 
 def _values_sql(entity: Entity, read: _FileRead, settings: LoadSettings) -> str:
-    """The select list of each column's typed value (`v_<name>`), parsed from its `t_<name>`."""
+    """The select list of each column's typed value (`v_<name>`), from its `t_<name>`: parsed
+    from the text, or cast from a typed value without a change."""
     return ", ".join(
-        f"{column.parse_sql(_text_column(column), settings.timezone, read.mapping.date_format)} "
-        f"as {_value_column(column)}"
+        (
+            _typed_value_sql(column, read)
+            or column.parse_sql(_text_column(column), settings.timezone, read.mapping.date_format)
+        )
+        + f" as {_value_column(column)}"
         for column in entity.columns
         if column.name in read.header_for
     )

@@ -36,7 +36,9 @@ SAMPLE_SEED = 42
 HISTORY_DAYS = 3 * 365
 
 
-def _setup_sql(seed: int, customers: int, orders: int, end_date: dt.date) -> str:
+def _setup_sql(
+    seed: int, customers: int, orders: int, end_date: dt.date, items: int | None = None
+) -> str:
     start_date = end_date - dt.timedelta(days=HISTORY_DAYS)
     return f"""
     -- A uniform number in [0, 1) from the seed, a row number and a tag.
@@ -125,7 +127,7 @@ def _setup_sql(seed: int, customers: int, orders: int, end_date: dt.date) -> str
             || ' ' || i as item_name,
         pick(i, 'category', ['Consumables', 'Consumables', 'Supplies', 'Equipment']) as category,
         round(5 + rnd(i, 'price') * rnd(i, 'price2') * 400, 2) as unit_price
-    from range(1, greatest(20, {customers} // 5) + 1) as t(i);
+    from range(1, {items or max(20, customers // 5)} + 1) as t(i);
 
     -- Orders: each picks an active period in proportion to its weight, then a day within it.
     create or replace table orders as
@@ -292,6 +294,110 @@ def generate(
     return counts
 
 
+# The shape of one large orders file (`--shape one-file`): a business with many items, whose
+# customers seldom buy an item twice, so that there are about as many customer x item rows as
+# order lines.
+ONE_FILE_CUSTOMERS = 150_000
+ONE_FILE_ITEMS = 200_000
+
+
+def generate_one_file(
+    out: Path,
+    lines: int,
+    customers: int = ONE_FILE_CUSTOMERS,
+    items: int = ONE_FILE_ITEMS,
+    seed: int = SAMPLE_SEED,
+    file_format: str = "parquet",
+    end_date: dt.date = SAMPLE_END_DATE,
+) -> dict[str, int]:
+    """Writes ONE orders file of `lines` lines, `orders/orders_<end_date>`, and a customer and
+    an item master, under `out`: orders of one to four lines over the three years before
+    `end_date`, each line an item drawn from all `items`, each order a customer drawn from all
+    `customers`. A Parquet file has typed columns (a date, an integer quantity, a decimal
+    amount), as a database export writes them. Returns row counts."""
+    for folder in ("orders", "customers", "items"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        for old in (out / folder).glob("*"):
+            if old.suffix in (".csv", ".parquet"):
+                old.unlink()
+    suffix = "." + file_format
+    con = duckdb.connect()
+    con.execute("set threads = 2")
+    con.execute(_setup_sql(seed, customers, 0, end_date, items=items))
+    # 2.5 lines per order on average: enough orders, then the first `lines` lines.
+    orders = lines * 2 // 5 + 1
+    _write(
+        con,
+        f"""
+        with one_file_orders as (
+            select
+                n,
+                printf('SO-%08d', n) as order_id,
+                date '{end_date}' - floor(rnd(n, 'day') * {HISTORY_DAYS})::integer
+                    as order_date,
+                printf('C%05d', 1 + floor(rnd(n, 'customer') * {customers})::integer)
+                    as customer_id,
+                case
+                    when rnd(n, 'type') < 0.86 then 'invoice'
+                    when rnd(n, 'type') < 0.92 then 'sales_receipt'
+                    when rnd(n, 'type') < 0.96 then 'credit_memo'
+                    when rnd(n, 'type') < 0.98 then 'refund'
+                    else 'void'
+                end as order_type,
+                1 + floor(rnd(n, 'lines') * 4)::integer as line_count
+            from range(1, {orders} + 1) as t(n)
+        ),
+        one_file_lines as (
+            select
+                o.*,
+                l::integer as line_number,
+                printf('I%04d', 1 + floor(rnd(o.n * 10 + l, 'item') * {items})::integer)
+                    as item_id,
+                1 + floor(rnd(o.n * 10 + l, 'qty') * 10)::integer as quantity
+            from one_file_orders as o, range(1, 5) as t(l)
+            where l <= o.line_count
+        )
+        select
+            order_id, order_date, customer_id, item_id, line_number, quantity,
+            round(
+                case
+                    when order_type = 'void' then 0
+                    when order_type in ('credit_memo', 'refund') then -quantity * i.unit_price
+                    else quantity * i.unit_price
+                end,
+                2
+            )::decimal(18, 2) as amount,
+            order_type
+        from one_file_lines inner join items as i using (item_id)
+        order by n, line_number
+        limit {lines}
+        """,
+        out / "orders" / f"orders_{end_date}{suffix}",
+        file_format,
+    )
+    _write(
+        con,
+        "select customer_id, customer_name, email, sales_rep, segment, billing_cycle "
+        "from customers where not missing_from_master order by customer_id",
+        out / "customers" / f"customers_{end_date}{suffix}",
+        file_format,
+    )
+    _write(
+        con,
+        "select item_id, item_name, category from items order by item_id",
+        out / "items" / f"items_{end_date}{suffix}",
+        file_format,
+    )
+    counts = {
+        "customers": customers,
+        "items": items,
+        "order_lines": lines,
+        "order_files": 1,
+    }
+    con.close()
+    return counts
+
+
 def generate_day(
     out: Path,
     day: dt.date,
@@ -356,12 +462,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=SAMPLE_SEED)
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument(
+        "--shape",
+        choices=("history", "one-file"),
+        default="history",
+        help="history (default): an orders file per quarter; one-file: one orders file of "
+        "--lines lines spread over --items items",
+    )
+    parser.add_argument("--lines", type=int, default=6_000_000, help="one-file: order lines")
+    parser.add_argument("--items", type=int, default=ONE_FILE_ITEMS, help="one-file: items")
+    parser.add_argument(
         "--end-date",
         type=dt.date.fromisoformat,
         default=SAMPLE_END_DATE,
         help=f"the last extract date, YYYY-MM-DD; default {SAMPLE_END_DATE}",
     )
     args = parser.parse_args(argv)
+    if args.shape == "one-file":
+        customers = args.customers if args.customers != SAMPLE_CUSTOMERS else ONE_FILE_CUSTOMERS
+        counts = generate_one_file(
+            args.out, args.lines, customers, args.items, args.seed, args.format, args.end_date
+        )
+        print(
+            f"Wrote one orders file of {counts['order_lines']} lines ({customers} customers, "
+            f"{args.items} items) to {args.out}"
+        )
+        return
     counts = generate(args.out, args.customers, args.orders, args.seed, args.format, args.end_date)
     print(
         f"Wrote {counts['customers']} customers, {counts['orders']} orders, "

@@ -6,6 +6,10 @@ import json
 import subprocess
 import sys
 
+import duckdb
+import pytest
+
+from dagster_project import sample_data
 from dagster_project.settings import REPO_ROOT
 
 
@@ -95,10 +99,16 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
     assert short["customers"] == size["customers"]
     assert short["fixed_day_lines"] == size["fixed_day_lines"] > 0
     for measured in (size, short):
-        assert measured["rows_differing"] == {
-            "customer_activity_report": 0,
-            "customer_item_activity_report": 0,
-        }
+        # The full runs' reports, and every daily run's, equal the baseline's.
+        for compared in (
+            "rows_differing",
+            "daily_rows_differing",
+            "daily_fixed_day_rows_differing",
+        ):
+            assert measured[compared] == {
+                "customer_activity_report": 0,
+                "customer_item_activity_report": 0,
+            }
         assert measured["next_day_lines"] > 0
         for run in ("baseline", "full", "daily", "daily_fixed_day"):
             assert measured[run]["seconds"] > 0
@@ -114,7 +124,81 @@ def test_the_benchmark_runs_and_the_pipeline_matches_the_baseline(dbt_manifest, 
         assert run not in short
     markdown = (tmp_path / "out" / "results.md").read_text()
     assert "| target | measured | status |" in markdown
+    assert "| reports equal baseline: full run | daily runs |" in markdown
+    assert markdown.count("| yes | yes |") == 2
     assert "| order lines | customers | the day's lines | daily run |" in markdown
     assert f"| {short['lines']:,} (20k, last 365 days) | {short['customers']:,} |" in markdown
     assert "With the pipeline's default memory limit" in markdown
     assert (tmp_path / "out" / "time_vs_size.svg").read_text().startswith("<svg")
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv"])
+def test_one_large_orders_file_is_measured_against_the_baseline_reading_it(
+    dbt_manifest, tmp_path, file_format
+):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / "bench.py"),
+            "--shape",
+            "one-file",
+            "--format",
+            file_format,
+            "--sizes",
+            "5k",
+            "--repeats",
+            "1",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    data_dir = tmp_path / "work" / "data" / f"one-file-{file_format}-5k"
+    assert [path.name for path in sorted((data_dir / "orders").iterdir())] == [
+        f"orders_2026-11-20.{file_format}"
+    ]
+    results = json.loads((tmp_path / "out" / f"results_one_file_{file_format}.json").read_text())
+    (size,) = results["sizes"]
+    assert (size["lines"], size["customers"], size["items"]) == (5_000, 150_000, 200_000)
+    assert size["rows_differing"] == {
+        "customer_activity_report": 0,
+        "customer_item_activity_report": 0,
+    }
+    assert set(size["full"]["steps"]) == {"raw_extracts", "dbt_models", "published_reports"}
+    assert size["median_ratio"] > 0
+
+
+def test_the_one_file_shape_spreads_its_lines_over_many_items_in_typed_parquet(tmp_path):
+    counts = sample_data.generate_one_file(tmp_path, 10_000, customers=500, items=20_000)
+    assert counts == {"customers": 500, "items": 20_000, "order_lines": 10_000, "order_files": 1}
+    orders = tmp_path / "orders" / "orders_2026-11-20.parquet"
+    with duckdb.connect() as con:
+        assert [row[:2] for row in con.execute(f"describe from '{orders}'").fetchall()] == [
+            ("order_id", "VARCHAR"),
+            ("order_date", "DATE"),
+            ("customer_id", "VARCHAR"),
+            ("item_id", "VARCHAR"),
+            ("line_number", "INTEGER"),
+            ("quantity", "INTEGER"),
+            ("amount", "DECIMAL(18,2)"),
+            ("order_type", "VARCHAR"),
+        ]
+        lines, pairs, items, first, last = con.execute(
+            f"select count(*), count(distinct (customer_id, item_id)), count(distinct item_id), "
+            f"min(order_date), max(order_date) from '{orders}'"
+        ).fetchone()
+    # Almost every line is a customer x item pair of its own, over three years.
+    assert lines == 10_000
+    assert pairs > 9_500
+    assert items > 7_000
+    assert (str(first) >= "2023-11-22", str(last)) == (True, "2026-11-20")
+    assert sorted(path.name for path in tmp_path.rglob("*.parquet")) == [
+        "customers_2026-11-20.parquet",
+        "items_2026-11-20.parquet",
+        "orders_2026-11-20.parquet",
+    ]

@@ -23,9 +23,13 @@ from dagster_project.extracts import (
     FileLoad,
     LoadResult,
     LoadSettings,
+    _read_file_as_text,
     _scan_csv,
+    _texts_sql,
+    _values_sql,
     _with_one_line_ending,
     load_entity,
+    mapping_for,
     quarantine_counts,
     reconcile,
 )
@@ -206,6 +210,124 @@ def test_parquet_with_typed_columns_loads_with_row_numbers_from_one(con, raw_dir
         ("00043", D("2024-03-02"), "C2", "I2", Decimal("1"), Decimal("-3"), 2, "refund",
          "a.parquet", 2),
     ]  # fmt: skip
+
+
+# The orders of TYPED_ORDERS_SQL, as CSV lines.
+TYPED_ORDERS_CSV = (
+    HEADER,
+    "A1,2024-03-01,C1,I1,2,10.50,1,invoice",
+    "A1,2024-03-01,C1,I2,1,-0.25,2,Invoice",
+    "A2,2024-03-02, C2 ,I1,3,1234567.8901,,credit_memo",
+    "A3,2024-03-03,C3,I3,4,0,1,",
+)
+# Parquet columns typed as a database exports them: a date, a whole quantity, a decimal amount.
+TYPED_ORDERS_SQL = """
+    select order_id, order_date::date as order_date, customer_id, item_id,
+           quantity::integer as quantity, amount::decimal(18, 4) as amount,
+           line_number::bigint as line_number, order_type
+    from (values
+        ('A1', '2024-03-01', 'C1', 'I1', 2, 10.50, 1, 'invoice'),
+        ('A1', '2024-03-01', 'C1', 'I2', 1, -0.25, 2, 'Invoice'),
+        ('A2', '2024-03-02', ' C2 ', 'I1', 3, 1234567.8901, null, 'credit_memo'),
+        ('A3', '2024-03-03', 'C3', 'I3', 4, 0, 1, null)
+    ) as t(order_id, order_date, customer_id, item_id, quantity, amount, line_number,
+           order_type)
+"""
+
+
+def test_typed_parquet_values_are_checked_as_typed_values_not_parsed_from_text(con, raw_dir):
+    """A date, decimal or whole-number Parquet column is checked on its typed values: turning
+    millions of them into text to parse them again costs most of a large file's load."""
+    path = write_parquet(con, raw_dir / "orders" / "a.parquet", TYPED_ORDERS_SQL)
+    entity = ENTITIES["orders"]
+    read = _read_file_as_text(con, entity, path, "scratch", mapping_for([], path.name))
+    texts, values = _texts_sql(entity, read), _values_sql(entity, read, LoadSettings())
+    for name in ("order_date", "quantity", "amount", "line_number"):
+        assert f'"{name}" as "t_{name}"' in texts
+    assert '"t_order_date" as "v_order_date"' in values
+    assert 'try_cast("t_quantity" as decimal(18, 4)) as "v_quantity"' in values
+    assert 'try_cast("t_amount" as decimal(18, 4)) as "v_amount"' in values
+    assert 'try_cast("t_line_number" as integer) as "v_line_number"' in values
+    # Text is text: trimmed, empty as NULL.
+    assert """nullif(trim("customer_id"::varchar), '') as "t_customer_id\"""" in texts
+
+
+def test_a_typed_parquet_file_loads_as_the_csv_file_of_the_same_rows(con, raw_dir, tmp_path):
+    write_parquet(con, raw_dir / "orders" / "a.parquet", TYPED_ORDERS_SQL)
+    load(con, raw_dir)
+    from_parquet = orders(con, "* exclude (_loaded_at, _source_file)")
+    with duckdb.connect() as csv_con:
+        write_csv(tmp_path / "csv" / "orders" / "a.csv", *TYPED_ORDERS_CSV)
+        load(csv_con, tmp_path / "csv")
+        from_csv = orders(csv_con, "* exclude (_loaded_at, _source_file, _source_line)")
+    # A CSV line is its row number plus one: the header is line 1.
+    assert [row[:-1] for row in from_parquet] == from_csv
+    assert [row[-1] for row in from_parquet] == [1, 2, 3, 4]
+    assert from_csv[2] == (
+        "A2", D("2024-03-02"), "C2", "I1", Decimal("3"), Decimal("1234567.8901"), None,
+        "credit_memo",
+    )  # fmt: skip
+
+
+def test_typed_parquet_values_that_break_the_contract_are_quarantined_with_line_and_column(
+    con, raw_dir
+):
+    write_parquet(
+        con,
+        raw_dir / "orders" / "a.parquet",
+        """
+        select order_id, order_date::date as order_date, customer_id, item_id,
+               quantity::bigint as quantity, amount::decimal(24, 2) as amount,
+               line_number::bigint as line_number, order_type
+        from (values
+            ('B1', '2024-03-01', 'C1', 'I1', 1, 10.5, 1, 'invoice'),
+            ('B2', '1899-12-31', 'C1', 'I1', 1, 10.5, 1, 'invoice'),
+            ('B3', '2024-03-01', 'C1', 'I1', 1, 123456789012345.25, 1, 'invoice'),
+            ('B4', '2024-03-01', 'C1', 'I1', 1, 10.5, 3000000000, 'invoice'),
+            ('B5', '2024-03-01', 'C1', 'I1', null, 10.5, 1, 'invoice'),
+            ('B6', '2024-07-03', 'C1', 'I1', 1, 10.5, 1, 'invoice')
+        ) as t(order_id, order_date, customer_id, item_id, quantity, amount, line_number,
+               order_type)
+        """,
+    )
+    result = load(con, raw_dir, settings=LOOSE)
+    assert result.loaded == (FileLoad("a.parquet", 6, 1, 5),)
+    assert orders(con, "order_id, amount, _source_line") == [("B1", Decimal("10.5"), 1)]
+    assert [row[1:3] + row[4:] for row in quarantined(con)] == [
+        (
+            "a.parquet",
+            2,
+            "order_date_too_early",
+            "column order_date: '1899-12-31' is before 1900-01-01, the earliest order date "
+            "allowed (EARLIEST_ORDER_DATE)",
+        ),
+        (
+            "a.parquet",
+            3,
+            "invalid_number",
+            f"column amount: has '123456789012345.25', expected {NUMBER_EXPECTED}",
+        ),
+        (
+            "a.parquet",
+            4,
+            "invalid_integer",
+            "column line_number: has '3000000000', expected a whole number",
+        ),
+        (
+            "a.parquet",
+            5,
+            "missing_required_value",
+            f"column quantity: is empty, expected {NUMBER_EXPECTED}",
+        ),
+        (
+            "a.parquet",
+            6,
+            "order_date_in_future",
+            "column order_date: 2024-07-03 is after 2024-07-02, the load date 2024-07-01 plus "
+            "1 day(s) of tolerance",
+        ),
+    ]
+    assert json.loads(quarantined(con)[1][3])["amount"] == 123456789012345.25
 
 
 def test_csv_and_parquet_in_one_folder_load_together_in_file_name_order(con, raw_dir):

@@ -19,10 +19,11 @@
 
     That is right only when nothing in the history depends on the as-of date, so a build
     recomputes everything (deleting what the model held, then inserting it all again) unless
-      - this build sees everything: no extract file (orders, customers or items) dated after
-        the as-of date and no order line dated after it (true of a daily run; not of a
-        backfill, which must not keep the master data of a later customer or item extract);
+      - this build sees everything: no orders extract dated after the as-of date and no order
+        line dated after it (true of a daily run; not of a backfill);
       - the previous build saw everything too (it was not a backfill);
+      - its as-of date is not before the previous build's (a backfill to a date before a
+        customer or item extract that counted then must not keep that extract's master data);
       - every orders file the previous build read is unchanged (a file replaced under the same
         name may have dropped orders, which only a full build removes);
       - the business settings these models apply are those of the previous build;
@@ -120,14 +121,14 @@
     {{ return(built if needed | reject('in', recorded) | list | length == 0 else none) }}
 {%- endmacro %}
 
-{#- True when the build at the as-of date sees every order line and every extract file. -#}
+{#- True when the build at the as-of date sees every order line and every orders extract. -#}
 {% macro sees_everything_sql() -%}
     (
         (select coalesce(max(order_date) <= {{ as_of_date() }}, true)
          from {{ source('raw', 'orders') }})
         and not exists (
             select 1 from {{ source('raw', 'load_ledger') }}
-            where not {{ is_extracted_by_as_of_date('source_file') }}
+            where entity = 'orders' and not {{ is_extracted_by_as_of_date('source_file') }}
         )
     )
 {%- endmacro %}
@@ -158,6 +159,9 @@
                 where business_settings is distinct from '{{ incremental_business_settings() }}'
             )
             and {{ sees_everything_sql() }}
+            and not exists (
+                select 1 from {{ built }} where as_of_date > {{ as_of_date() }}
+            )
             and not exists (
                 select 1
                 from {{ built }} as built

@@ -43,6 +43,7 @@ select
 from visible_lines
 group by order_id, customer_id;
 
+-- Latest extract wins for the masters too, among the files extracted by the as-of date.
 create or replace temp table customer_master as
 select * exclude (filename, rank)
 from (
@@ -50,6 +51,12 @@ from (
         *,
         row_number() over (partition by customer_id order by filename desc) as rank
     from $read_customers
+    where coalesce(
+        try_cast(
+            regexp_extract(parse_filename(filename), '^.*([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as date
+        ) <= date '$as_of_date',
+        true
+    )
 )
 where rank = 1;
 
@@ -58,6 +65,12 @@ select * exclude (filename, rank)
 from (
     select *, row_number() over (partition by item_id order by filename desc) as rank
     from $read_items
+    where coalesce(
+        try_cast(
+            regexp_extract(parse_filename(filename), '^.*([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as date
+        ) <= date '$as_of_date',
+        true
+    )
 )
 where rank = 1;
 

@@ -6,6 +6,7 @@ session, into a temporary warehouse, and the report tests read what it wrote.
 
 import contextlib
 import datetime as dt
+import importlib.util
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +17,16 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HAND_BUILT_AS_OF = dt.date(2024, 6, 30)
+BENCHMARKS_DIR = Path(__file__).parent.parent / "benchmarks"
+
+
+def bench_module():
+    """benchmarks/bench.py, a script rather than a package: its baseline (`run_baseline`) and
+    its comparison of the pipeline's reports with the baseline's (`differences`)."""
+    spec = importlib.util.spec_from_file_location("bench", BENCHMARKS_DIR / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_parquet(path: Path, select_sql: str) -> None:

@@ -1,7 +1,6 @@
 """The benchmark still runs, end to end, on its smallest setting (no timings are judged here:
 `make bench` measures them; this keeps the script from rotting)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,17 +10,11 @@ import pytest
 
 from dagster_project import sample_data
 from dagster_project.settings import REPO_ROOT
-
-
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench", REPO_ROOT / "benchmarks" / "bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import bench_module
 
 
 def test_the_shorter_history_keeps_the_business_and_its_days_and_drops_older_orders(tmp_path):
-    bench = _bench_module()
+    bench = bench_module()
     data_dir = tmp_path / "30M"
     files = {
         "history/orders/orders_2025-09-30.csv": "order_id\nA\nB\n",

@@ -1,11 +1,20 @@
 """The blocking check `every_row_accounted_for` stops the run when the warehouse no longer holds
-every row read from a file: rows deleted from a raw table after their load, or doubled."""
+every row read from a file: rows deleted from a raw table after their load, or doubled. The dbt
+test `every_order_line_is_accounted_for` does the same for the order lines on their way from the
+raw table to the reports."""
 
 import datetime as dt
+import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
+import pytest
 
+from dagster_project.settings import DBT_PROJECT_DIR
 from tests.conftest import HAND_BUILT_AS_OF, run_pipeline
 
 
@@ -73,3 +82,84 @@ def test_rows_lost_or_doubled_after_their_load_fail_the_check_and_stop_the_run(
     fresh = run_pipeline(raw_dir, tmp_path / "fresh.duckdb", tmp_path / "fresh_reports", next_day)
     query = "select * from reports.customer_activity_report order by all"
     assert again.query(query) == fresh.query(query)
+
+
+def dbt_test_failures(warehouse: Path, test_name: str, target: Path) -> list[dict]:
+    """Runs one dbt data test on `warehouse` (as of the hand-built date), as `dbt test` by hand
+    does; returns the rows it failed on (empty: it passed)."""
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "test",
+            "--select",
+            test_name,
+            "--store-failures",
+            "--target-path",
+            str(target),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={
+            **os.environ,
+            "WAREHOUSE_PATH": str(warehouse),
+            "AS_OF_DATE": HAND_BUILT_AS_OF.isoformat(),
+            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+            "DBT_LOG_PATH": str(target / "logs"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    (result,) = json.loads((target / "run_results.json").read_text())["results"]
+    assert (completed.returncode == 0) == (result["status"] == "pass"), completed.stdout[-3000:]
+    if result["status"] == "pass":
+        return []
+    assert result["status"] == "fail", completed.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        relation = con.execute(f"select * from {result['relation_name']} order by all")
+        columns = [c[0] for c in relation.description]
+        return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+
+
+@pytest.mark.parametrize(
+    ("damage", "rows_current"),
+    [
+        # A line of the current version of order R-001 lost on its way to the reports: a build
+        # that drops it must not pass for a line superseded by a later file.
+        (
+            "delete from intermediate.int_order_lines_current "
+            "where order_id = 'R-001' and line_number = 1",
+            6,
+        ),
+        # The same line counted twice.
+        (
+            "insert into intermediate.int_order_lines_current "
+            "select * from intermediate.int_order_lines_current "
+            "where order_id = 'R-001' and line_number = 1",
+            8,
+        ),
+    ],
+    ids=["lost", "counted_twice"],
+)
+def test_an_order_line_lost_or_counted_twice_on_its_way_to_the_reports_fails_the_test(
+    hand_built_run, tmp_path, damage, rows_current
+):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(hand_built_run.warehouse, warehouse)
+    # The build as it is passes: R-001's first version (2 lines of orders_2024-05-31.csv) is
+    # superseded by its version in orders_2024-06-30.csv (1 line); that file's 7 lines count,
+    # the one dated after the as-of date too (C08's B-005: it is in a file extracted by then).
+    assert dbt_test_failures(warehouse, "every_order_line_is_accounted_for", tmp_path / "a") == []
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(damage)
+
+    assert dbt_test_failures(warehouse, "every_order_line_is_accounted_for", tmp_path / "b") == [
+        {
+            "source_file": "orders_2024-06-30.csv",
+            "rows_read": 7,
+            "rows_loaded": 7,
+            "rows_current": rows_current,
+            "rows_superseded": 0,
+            "rows_quarantined": 0,
+        }
+    ]

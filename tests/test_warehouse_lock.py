@@ -1,5 +1,6 @@
 """A process outside Dagster holding the warehouse makes a step wait and say so, not fail."""
 
+import contextlib
 import logging
 import shutil
 import subprocess
@@ -72,17 +73,28 @@ while not Path(sys.argv[2]).exists():
 
 class WarehouseTakenAfterTheWait(WarehouseResource):
     """Another process takes the warehouse just after the dbt step's first wait and holds it until
-    the step comes back to wait again: the race the step cannot wait out, because dbt opens the
+    the step comes back to the warehouse: the race the step cannot wait out, because dbt opens the
     file in its own process."""
 
     scratch_dir: str
 
-    def wait_until_free(self) -> None:
+    def _release_when_taken(self) -> bool:
         taken, released = Path(self.scratch_dir) / "taken", Path(self.scratch_dir) / "released"
         if taken.exists():
             released.touch()
+        return taken.exists()
+
+    @contextlib.contextmanager
+    def get_connection(self):
+        self._release_when_taken()
+        with super().get_connection() as con:
+            yield con
+
+    def wait_until_free(self) -> None:
+        if self._release_when_taken():
             super().wait_until_free()
             return
+        taken, released = Path(self.scratch_dir) / "taken", Path(self.scratch_dir) / "released"
         super().wait_until_free()
         taken.touch()
         holder = subprocess.Popen(

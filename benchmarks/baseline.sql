@@ -1,9 +1,9 @@
 -- The baseline: both reports computed from the raw extract files by DuckDB alone, in one script,
 -- with the same rules as the dbt models but none of the pipeline around them (no validation,
 -- quarantine, ledger, lineage columns, orchestration). It is the lower bound the benchmark
--- compares the pipeline with. `$as_of_date` and the readers of the extract files (`$read_orders`,
--- `$read_customers`, `$read_items`: CSV or Parquet, typed as the contract says) are filled in by
--- bench.py.
+-- compares the pipeline with. `$as_of_date`, `$purchase_order_types` (the dbt var) and the
+-- readers of the extract files (`$read_orders`, `$read_customers`, `$read_items`: CSV or Parquet,
+-- typed as the contract says) are filled in by bench.py.
 
 create or replace temp table order_lines as
 select
@@ -38,7 +38,7 @@ select
     customer_id,
     min(order_date) as order_date,
     sum(amount) as net_amount,
-    arg_min(order_type, line_number) in ('invoice', 'sales_receipt') and sum(amount) > 0
+    arg_min(order_type, line_number) in ($purchase_order_types) and sum(amount) > 0
         as is_purchase
 from visible_lines
 group by order_id, customer_id;

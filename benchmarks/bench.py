@@ -85,8 +85,10 @@ print(json.dumps({
 
 RUN_BASELINE = """
 import json, string, sys, duckdb
-database, script, readers, as_of_date, memory_limit = sys.argv[1:]
-sql = string.Template(open(script).read()).substitute(json.loads(readers), as_of_date=as_of_date)
+database, script, readers, as_of_date, memory_limit, purchase_order_types = sys.argv[1:]
+sql = string.Template(open(script).read()).substitute(
+    json.loads(readers), as_of_date=as_of_date, purchase_order_types=purchase_order_types
+)
 con = duckdb.connect(database)
 if memory_limit:
     con.execute(f"set memory_limit = '{memory_limit}'")
@@ -288,8 +290,15 @@ def prepare(warehouse: Path, memory_limit: str) -> None:
 
 
 def run_baseline(
-    raw_dir: Path, database: Path, as_of_date, memory_limit: str, file_format: str = "csv"
+    raw_dir: Path,
+    database: Path,
+    as_of_date,
+    memory_limit: str,
+    file_format: str = "csv",
+    purchase_order_types: tuple[str, ...] = ("invoice", "sales_receipt"),
 ) -> dict:
+    """Runs baseline.sql on the extract files of `raw_dir` into `database`; the order types that
+    count as purchases are the dbt project's setting (`purchase_order_types`)."""
     database.unlink(missing_ok=True)
     script = BENCH_DIR / "baseline.sql"
     return measure(
@@ -302,6 +311,7 @@ def run_baseline(
             json.dumps(baseline_readers(raw_dir, file_format)),
             str(as_of_date),
             memory_limit,
+            ", ".join(f"'{order_type}'" for order_type in purchase_order_types),
         ]
     )
 

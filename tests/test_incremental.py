@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import run_pipeline
+from tests.conftest import business_settings_changed, run_pipeline
 
 REPORTS = (
     "reports.customer_activity_report",
@@ -455,6 +455,21 @@ def test_a_warehouse_built_with_another_storage_layout_is_rebuilt_whole(
         warehouse,
         "select count(*) from intermediate.int_order_lines_current where order_number is null",
     ) == [(0,)]
+
+
+def test_changed_business_settings_rebuild_everything(dbt_manifest, first_day_raw, tmp_path):
+    """A build with other business settings (the dbt vars) than the previous build's recomputes
+    every stored row. Here the first build counted invoices alone as purchases; the next counts
+    sales receipts too, among them C03's A-004 of an earlier file, which a daily build of the
+    new files alone would leave as it was."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with business_settings_changed(("invoice", "sales_receipt"), ("invoice",)):
+        assert run_pipeline(first_day_raw, warehouse, tmp_path / "r0", FIRST_DAY).result.success
+    query = "select is_purchase from intermediate.int_orders where order_id = 'A-004'"
+    assert warehouse_rows(warehouse, query) == [(False,)]
+
+    assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)
+    assert warehouse_rows(warehouse, query) == [(True,)]
 
 
 def test_a_file_changed_under_its_name_rebuilds_everything(dbt_manifest, first_day_raw, tmp_path):

@@ -33,8 +33,9 @@ RECOMPUTED_CUSTOMERS = f"{SCHEMA}.recomputed_customers"
 BUILDS_OF_CHANGES_KEPT = 60
 # Raised when the stored tables change in a way every row must follow: a warehouse built with
 # another layout is rebuilt whole once. 4: the incremental models and their keys kept by this
-# module (earlier layouts kept them in dbt models).
-STORAGE_LAYOUT = 4
+# module (earlier layouts kept them in dbt models). 5: each customer's purchase dates and
+# changes of status.
+STORAGE_LAYOUT = 5
 # The tables and views that earlier layouts kept in dbt models, dropped when a warehouse is
 # taken up.
 OBSOLETE_RELATIONS = (

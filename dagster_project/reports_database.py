@@ -7,6 +7,8 @@ there), over tables of the same names as the warehouse's:
   the status and the days since the last purchase are computed when read);
 - `customer_item_activity_report` reads `intermediate.int_customer_item_history` (about one row
   per order line), `intermediate.int_customer_activity` and `staging.stg_items`;
+- `customer_status_changes` and `activity_kpis_monthly` read
+  `intermediate.int_customer_status_changes` (each customer's changes of status);
 - `intermediate.reports_publication`: the as-of date, the dbt build the file holds, and a
   fingerprint of its item master (rewritten only when that changes).
 
@@ -50,10 +52,16 @@ CUSTOMER_REPORT = "customer_activity_report"
 ITEM_REPORT = "customer_item_activity_report"
 # The views, in the order they are created (a view's relations first), and the relations they
 # read, under the same names in both files:
-VIEWS = (f"reports.{CUSTOMER_REPORT}", f"reports.{ITEM_REPORT}")
+VIEWS = (
+    f"reports.{CUSTOMER_REPORT}",
+    f"reports.{ITEM_REPORT}",
+    "reports.customer_status_changes",
+    "reports.activity_kpis_monthly",
+)
 ITEM_HISTORY = "intermediate.int_customer_item_history"
 CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
-TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY)
+STATUS_CHANGES = "intermediate.int_customer_status_changes"
+TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY, STATUS_CHANGES)
 ITEM_MASTER = "staging.stg_items"
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the file is written whole
@@ -435,6 +443,7 @@ def _apply_changes(
             ).fetchone()
             counts["rows"] = _replace_rows(con, ITEM_HISTORY, "where item_history_changed")
             counts["customer_rows"] = _replace_rows(con, CUSTOMER_ACTIVITY, "")
+            _replace_rows(con, STATUS_CHANGES, "")
             _write_small_parts(
                 con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
             )

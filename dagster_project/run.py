@@ -44,7 +44,8 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
         f"Warehouse: {warehouse} (views reports.customer_activity_report, "
-        "reports.customer_item_activity_report)",
+        "reports.customer_item_activity_report, reports.customer_status_changes, "
+        "reports.activity_kpis_monthly)",
     ]
     if backfill:
         # The views stay at the backfill's date: only the daemon's sensor
@@ -59,7 +60,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         )
     else:
         lines.append(
-            f"Published in {reports_dir}: reports.duckdb (both reports, for BI tools), "
+            f"Published in {reports_dir}: reports.duckdb (every report, for BI tools), "
             "customer_activity_report.parquet, "
             "inactive_customers.csv (the call list for sales)"
         )
@@ -148,6 +149,25 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def open_instance():
+    """The instance of DAGSTER_HOME, its storage created if new. Two runs started at once on a new
+    DAGSTER_HOME would both create its SQLite databases and stamp their schema version twice,
+    which leaves them unreadable: the first to come creates them, holding a lock, the other
+    waits."""
+    import fcntl
+
+    from dagster import AssetKey, DagsterInstance
+
+    with open(Path(os.environ["DAGSTER_HOME"]) / ".storage_setup.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = DagsterInstance.get()
+        # Each storage (runs, events, schedules) creates its tables on first use.
+        instance.get_runs(limit=1)
+        instance.get_latest_materialization_event(AssetKey("storage_setup"))
+        instance.all_instigator_state()
+        return instance
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -180,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.defs.alerts import step_failures
     from dagster_project.runs import RunWaitTimeout, wait_for_runs_in_the_way
 
-    instance = (
-        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    )
+    instance = open_instance() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     run, job = create_run(instance, as_of_date)
     # As Dagster's own run worker does: the run's log names its process, so that a later run
     # finds this one failed if the process is killed.

@@ -38,8 +38,10 @@ def test_every_model_is_described(manifest):
 def test_every_report_column_is_described_and_typed(manifest):
     reports = report_models(manifest)
     assert sorted(model["name"] for model in reports) == [
+        "activity_kpis_monthly",
         "customer_activity_report",
         "customer_item_activity_report",
+        "customer_status_changes",
         "inactive_customer_call_list",
     ]
     undocumented = [

@@ -24,6 +24,12 @@ EXPECTED_UNIT_TESTS = {
     "int_customer_usual_items_names_the_top_items_in_rank_order",
     "inactive_customer_call_list_lists_the_inactive_customers_most_valuable_first",
     "int_customer_item_history_counts_purchases_per_order",
+    "int_customer_purchase_dates_measures_the_rhythm_so_far",
+    "int_customer_status_changes_follows_lapses_and_returns",
+    "customer_activity_report_fits_the_adaptive_threshold_to_each_rhythm",
+    "customer_activity_report_keeps_the_billing_cycle_threshold_by_default",
+    "customer_status_changes_lists_the_rule_chosen_up_to_the_as_of_date",
+    "activity_kpis_monthly_adds_up_a_small_history",
     # The incremental branches: a daily build's rows for the keys it recomputes.
     "int_order_lines_current_numbers_a_builds_orders_after_the_stored_ones",
     "int_orders_recomputes_only_the_orders_of_the_build",
@@ -31,6 +37,8 @@ EXPECTED_UNIT_TESTS = {
     "int_customer_activity_recomputes_only_the_customers_of_the_build",
     "int_customer_item_history_recomputes_only_the_customers_of_the_build",
     "int_customer_usual_items_names_again_only_the_customers_of_the_build",
+    "int_customer_purchase_dates_recomputes_only_the_customers_of_the_build",
+    "int_customer_status_changes_recomputes_only_the_customers_of_the_build",
 }
 
 

@@ -66,9 +66,13 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_customer_item_history": "intermediate",
         "intermediate/int_customer_activity": "intermediate",
         "intermediate/int_customer_usual_items": "intermediate",
+        "intermediate/int_customer_purchase_dates": "intermediate",
+        "intermediate/int_customer_status_changes": "intermediate",
         "reports/customer_activity_report": "reports",
         "reports/customer_item_activity_report": "reports",
         "reports/inactive_customer_call_list": "reports",
+        "reports/customer_status_changes": "reports",
+        "reports/activity_kpis_monthly": "reports",
         "published/customer_activity_report": "published",
         "published/customer_item_activity_report": "published",
         "published/reports_database": "published",
@@ -109,9 +113,13 @@ def test_the_lineage_holds_the_business_entities_alone(defs):
             "intermediate/int_customer_activity",
             "intermediate/int_customer_item_history",
             "intermediate/int_customer_usual_items",
+            "intermediate/int_customer_purchase_dates",
+            "intermediate/int_customer_status_changes",
             "reports/customer_activity_report",
             "reports/customer_item_activity_report",
             "reports/inactive_customer_call_list",
+            "reports/customer_status_changes",
+            "reports/activity_kpis_monthly",
         )
     }
     assert parents == {
@@ -120,7 +128,15 @@ def test_the_lineage_holds_the_business_entities_alone(defs):
         "staging/stg_items": {"raw/items"},
         "intermediate/int_order_lines_current": {"staging/stg_orders", "raw/load_ledger"},
         "intermediate/int_orders": {"intermediate/int_order_lines_current"},
-        "intermediate/int_customer_purchase_history": {"intermediate/int_orders"},
+        "intermediate/int_customer_purchase_dates": {"intermediate/int_orders"},
+        "intermediate/int_customer_purchase_history": {
+            "intermediate/int_orders",
+            "intermediate/int_customer_purchase_dates",
+        },
+        "intermediate/int_customer_status_changes": {
+            "intermediate/int_customer_purchase_dates",
+            "intermediate/int_customer_activity",
+        },
         "intermediate/int_customer_activity": {
             "staging/stg_customers",
             "intermediate/int_customer_purchase_history",
@@ -143,6 +159,8 @@ def test_the_lineage_holds_the_business_entities_alone(defs):
             "reports/customer_activity_report",
             "intermediate/int_customer_usual_items",
         },
+        "reports/customer_status_changes": {"intermediate/int_customer_status_changes"},
+        "reports/activity_kpis_monthly": {"intermediate/int_customer_status_changes"},
     }
 
 
@@ -169,7 +187,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset_but_the_on_demand_parquet_file(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 21
+    assert len(every_asset) == 25
     assert job.asset_layer.executable_asset_keys == every_asset - {
         key("published/customer_item_activity_report")
     }

@@ -21,12 +21,16 @@ REPORTS = (
     "reports.customer_activity_report",
     "reports.customer_item_activity_report",
     "reports.inactive_customer_call_list",
+    "reports.customer_status_changes",
+    "reports.activity_kpis_monthly",
     "intermediate.int_order_lines_current",
     "intermediate.int_orders",
     "intermediate.int_customer_item_history",
     "intermediate.int_customer_usual_items",
     "intermediate.int_customer_purchase_history",
     "intermediate.int_customer_activity",
+    "intermediate.int_customer_purchase_dates",
+    "intermediate.int_customer_status_changes",
 )
 PUBLISHED = ("customer_activity_report", "customer_item_activity_report")
 # Seen-everything state: the first build reads the files up to 2024-06-24, whose orders are all
@@ -445,7 +449,7 @@ def test_a_warehouse_built_with_another_storage_layout_is_rebuilt_whole(
         (changed,) = con.execute(
             """
             update build_state.builds
-            set settings = replace(settings, '"storage_layout": 4', '"storage_layout": 3')
+            set settings = replace(settings, '"storage_layout": 5', '"storage_layout": 4')
             """
         ).fetchone()
         assert changed == 1

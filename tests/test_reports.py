@@ -23,8 +23,9 @@ CUSTOMER_COLUMNS = (
     "as_of_date", "customer_id", "customer_name", "email", "sales_rep", "segment",
     "billing_cycle", "first_purchase_date", "last_purchase_date", "days_since_last_purchase",
     "purchase_count", "lifetime_net_revenue", "revenue_last_365_days",
-    "avg_days_between_purchases", "inactivity_threshold_days", "inactive_since",
-    "activity_status", "is_inactive",
+    "avg_days_between_purchases", "usual_days_between_purchases", "expected_next_purchase_date",
+    "threshold_rule", "inactivity_threshold_days", "inactive_since", "activity_status",
+    "is_inactive", "lifecycle_stage", "status_reason",
 )  # fmt: skip
 
 # (customer_id, name, email, rep, segment, cycle, first, last, days, purchases, lifetime,
@@ -59,6 +60,28 @@ CUSTOMER_ROWS = [
     ("C12", "Parquet Weekly", "c12@example.com", "Ben", "SMB", "weekly",
      D("2024-06-16"), D("2024-06-23"), 7, 2, "20.00", "20.00", "7.0", 28, None, "active"),
 ]  # fmt: skip
+
+# Each customer's rhythm (the median of the days between their purchase dates, and the next
+# purchase it expects), lifecycle stage (at risk: active, past 0.75 of the threshold) and
+# status in words, under the billing-cycle rule.
+RHYTHMS = {
+    "00042": (None, None, "active", "no purchase for 29 days; inactive after 90"),
+    "C01": (None, None, "at_risk", "no purchase for 90 days; inactive after 90"),
+    "C02": (None, None, "inactive", "no purchase for 91 days; inactive after 90"),
+    "C03": ("14.0", D("2024-06-03"), "inactive",
+            "no purchase for 41 days; usually buys every 14 days; inactive after 28"),
+    # 2023-07-01, 2023-07-02, 2024-01-15: gaps of 1 and 197 days.
+    "C04": ("99.0", D("2024-04-23"), "at_risk",
+            "no purchase for 167 days; usually buys every 99 days; inactive after 180"),
+    "C05": (None, None, "inactive", "no purchase for 426 days; inactive after 400"),
+    "C06": (None, None, "never_purchased", "no purchase on record"),
+    "C07": (None, None, "inactive", "no purchase for 150 days; inactive after 90"),
+    "C08": (None, None, "active", "no purchase for 5 days; inactive after 180"),
+    "C09": (None, None, "never_purchased", "no purchase on record"),
+    "C11": (None, None, "active", "no purchase for 31 days; inactive after 90"),
+    "C12": ("7.0", D("2024-06-30"), "active",
+            "no purchase for 7 days; usually buys every 7 days; inactive after 28"),
+}  # fmt: skip
 
 ITEM_COLUMNS = (
     "as_of_date", "customer_id", "customer_name", "sales_rep", "activity_status", "item_id",
@@ -95,10 +118,13 @@ def expected_customer_rows() -> list[tuple]:
     rows = []
     for (customer_id, name, email, rep, segment, cycle, first, last, days, purchases, lifetime,
          recent, avg_days, threshold, inactive_since, status) in CUSTOMER_ROWS:  # fmt: skip
+        usual_days, expected_next, stage, reason = RHYTHMS[customer_id]
         rows.append(
             (AS_OF, customer_id, name, email, rep, segment, cycle, first, last, days, purchases,
              money(lifetime), money(recent), None if avg_days is None else Decimal(avg_days),
-             threshold, inactive_since, status, status == "inactive")
+             None if usual_days is None else Decimal(usual_days), expected_next,
+             "billing_cycle", threshold, inactive_since, status, status == "inactive", stage,
+             reason)
         )  # fmt: skip
     return rows
 

@@ -64,7 +64,8 @@ def test_a_run_on_the_sample_prints_the_summary(
         "  inactive            46",
         "  never_purchased      7",
         f"Warehouse: {tmp_path / 'warehouse.duckdb'} (views reports.customer_activity_report, "
-        "reports.customer_item_activity_report)",
+        "reports.customer_item_activity_report, reports.customer_status_changes, "
+        "reports.activity_kpis_monthly)",
     ]
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
 
@@ -120,7 +121,8 @@ def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
     lines = summarize(warehouse, reports, dt.date(2026, 6, 30)).splitlines()
     assert lines[4:] == [
         f"Warehouse: {warehouse} (views reports.customer_activity_report, "
-        "reports.customer_item_activity_report), as of 2026-06-30 until a run as of 2026-11-20 "
+        "reports.customer_item_activity_report, reports.customer_status_changes, "
+        "reports.activity_kpis_monthly), as of 2026-06-30 until a run as of 2026-11-20 "
         "(the sensor latest_date_after_backfill starts one when the Dagster daemon runs)",
         f"Published in {reports / 'backfills' / '2026-06-30'}; the current reports in {reports} "
         "stay as of 2026-11-20, a later date",

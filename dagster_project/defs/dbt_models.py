@@ -162,6 +162,67 @@ def _read_after_the_build(manifest: Mapping[str, Any], node: Mapping[str, Any] |
     return node["schema"] == REPORTS_SCHEMA
 
 
+KPI_REPORT = "activity_kpis_monthly"
+KPI_MONTHS_SHOWN = 12
+KPI_COLUMNS = (
+    ("month_start", "string"),
+    ("active_at_end", "int"),
+    ("inactive_at_end", "int"),
+    ("new_customers", "int"),
+    ("newly_inactive", "int"),
+    ("reactivated", "int"),
+    ("recovery_rate", "float"),
+    ("attrition_rate", "float"),
+)
+PLOT_WIDTH = 40
+
+
+def kpi_plot(months: list[dict]) -> str:
+    """Active and inactive customers at each month's end as text bars, which the UI shows as
+    they are (markdown), beside newly inactive against reactivated."""
+    widest = max((m["active_at_end"] + m["inactive_at_end"] for m in months), default=0) or 1
+    lines = ["month     active (#) and inactive (.) at the end | newly inactive / reactivated"]
+    for m in months:
+        active = round(PLOT_WIDTH * m["active_at_end"] / widest)
+        inactive = round(PLOT_WIDTH * m["inactive_at_end"] / widest)
+        bar = ("#" * active + "." * inactive).ljust(PLOT_WIDTH)
+        lines.append(
+            f"{m['month_start'][:7]}   {bar} | {m['newly_inactive']:>6} / {m['reactivated']:<6}"
+        )
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def kpi_metadata(con, relation: str) -> dict[str, Any]:
+    """The last months of the KPI report as a table and a plot, and the latest month's figures
+    as numbers, which the UI plots across materializations."""
+    names = [name for name, _ in KPI_COLUMNS]
+    rows = con.execute(
+        f"select {', '.join(names)} from {relation} order by month_start desc limit ?",
+        [KPI_MONTHS_SHOWN],
+    ).fetchall()
+    months = []
+    for row in reversed(rows):
+        month = dict(zip(names, row, strict=True))
+        month["month_start"] = str(month["month_start"])
+        for rate in ("recovery_rate", "attrition_rate"):
+            month[rate] = None if month[rate] is None else float(month[rate])
+        months.append(month)
+    metadata: dict[str, Any] = {
+        f"last_{KPI_MONTHS_SHOWN}_months": MV.table(
+            records=[TableRecord(m) for m in months],
+            schema=TableSchema(columns=[TableColumn(name, kind) for name, kind in KPI_COLUMNS]),
+        ),
+        f"last_{KPI_MONTHS_SHOWN}_months_plot": MV.md(kpi_plot(months)),
+    }
+    if months:
+        latest = months[-1]
+        metadata |= {
+            f"latest_month_{name}": latest[name]
+            for name in ("active_at_end", "inactive_at_end", "newly_inactive", "reactivated")
+        }
+    return metadata
+
+
 def _metadata_read_after_the_build(con, node: Mapping[str, Any], event) -> dict[str, Any]:
     """What the UI shows beyond dagster-dbt's metadata: a report's row count and as-of date
     (counted here: dagster-dbt's `fetch_row_counts` skips views, which the reports are, and
@@ -174,7 +235,10 @@ def _metadata_read_after_the_build(con, node: Mapping[str, Any], event) -> dict[
         (rows, as_of_date) = con.execute(
             f"select count(*), max(as_of_date)::varchar from {relation}"
         ).fetchone()
-        return {"dagster/row_count": rows, "as_of_date": as_of_date or ""}
+        metadata = {"dagster/row_count": rows, "as_of_date": as_of_date or ""}
+        if node["name"] == KPI_REPORT:
+            metadata |= kpi_metadata(con, relation)
+        return metadata
     if node["name"] == FILES_NAMED_AHEAD_TEST and not event.passed:
         files = con.execute(
             f"select entity, source_file, extracted_on, rows_loaded from {relation} "

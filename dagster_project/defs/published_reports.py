@@ -50,6 +50,9 @@ from dagster_project.reports_database import (
     replace_atomically,
     sql_path,
 )
+from dagster_project.reports_database import (
+    VIEWS as DATABASE_REPORTS,
+)
 
 REPORT_TABLES = ("customer_activity_report", "customer_item_activity_report")
 CALL_LIST_TABLE = "inactive_customer_call_list"
@@ -341,11 +344,12 @@ def _reports_database_metadata(con, done: Publication, destination: Path, as_of_
         ),
         AssetSpec(
             key=DATABASE_KEY,
-            deps=[AssetKey(["reports", table]) for table in REPORT_TABLES],
+            deps=[AssetKey(view.split(".")) for view in DATABASE_REPORTS],
             group_name="published",
             kinds={"duckdb"},
-            description=f"Both reports in `REPORTS_DIR/{REPORTS_DATABASE}`, readable by "
-            "DuckDB 1.4 and newer (the versions BI drivers bundle).",
+            description=f"Every report ({', '.join(v.split('.')[1] for v in DATABASE_REPORTS)}) "
+            f"in `REPORTS_DIR/{REPORTS_DATABASE}`, readable by DuckDB 1.4 and newer (the "
+            "versions BI drivers bundle).",
             freshness_policy=REPORTS_FRESHNESS,
             skippable=True,
         ),
@@ -449,8 +453,8 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 destination = reports_dir / REPORTS_DATABASE
                 done = database.publish(as_of_date, log=context.log)
                 context.log.info(
-                    f"Published {', '.join(REPORT_TABLES)} to {destination}. "
-                    + how_published(done, destination)
+                    f"Published {', '.join(v.split('.')[1] for v in DATABASE_REPORTS)} to "
+                    f"{destination}. " + how_published(done, destination)
                 )
                 yield MaterializeResult(
                     asset_key=DATABASE_KEY,

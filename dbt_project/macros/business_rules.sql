@@ -8,6 +8,11 @@
     while it is parsed and parses the model again whenever their value changes, which for a date
     that moves every day would be every model on every run (over a second of each daily run). -#}
 {% macro as_of_date() -%}
+    date '{{ as_of_date_text() }}'
+{%- endmacro %}
+
+{#- The as-of date as text, YYYY-MM-DD (see as_of_date). -#}
+{% macro as_of_date_text() -%}
     {%- set value = var('as_of_date', none) -%}
     {%- if value is none or value | string | trim == '' -%}
         {%- set value = env_var('AS_OF_DATE', '') if execute else '' -%}
@@ -20,7 +25,14 @@
             "the as-of date (var as_of_date or AS_OF_DATE) must be a date written YYYY-MM-DD, "
             ~ "got '" ~ value ~ "'") }}
     {%- endif -%}
-    date '{{ value | string | trim }}'
+    {{ return(value | string | trim) }}
+{%- endmacro %}
+
+{#- The calendar months from January 1900 to the as-of date's, both counted: the length of the
+    month series the monthly reports are laid on. -#}
+{% macro months_from_1900_to_the_as_of_date() -%}
+    {%- set as_of = modules.datetime.date.fromisoformat(as_of_date_text()) -%}
+    {{ return((as_of.year - 1900) * 12 + as_of.month) }}
 {%- endmacro %}
 
 {#- Days of inactivity after which a customer of this billing cycle counts as inactive. -#}
@@ -32,6 +44,61 @@
     {%- endfor %}
         else {{ thresholds['unspecified'] | int }}
     end
+{%- endmacro %}
+
+{#- The threshold fitted to a customer's rhythm (the `adaptive` rule), given the threshold of
+    their billing cycle, their purchase dates so far and the median of the days between them:
+    the billing cycle's threshold below `adaptive_min_purchases` purchase dates; else
+    `adaptive_multiplier` times the usual days between purchases, rounded up, at least
+    `adaptive_floor_days` and at most the billing cycle's threshold. -#}
+{% macro adaptive_threshold_days(billing_cycle_threshold, purchase_dates, usual_days_between) -%}
+    case
+        when {{ purchase_dates }} >= {{ var('adaptive_min_purchases') | int }}
+            then least(
+                {{ billing_cycle_threshold }},
+                greatest(
+                    {{ var('adaptive_floor_days') | int }},
+                    cast(ceil({{ var('adaptive_multiplier') | float }} * {{ usual_days_between }})
+                        as integer)
+                )
+            )
+        else {{ billing_cycle_threshold }}
+    end
+{%- endmacro %}
+
+{#- The inactivity rule chosen (var inactivity_rule): `billing_cycle` or `adaptive`. -#}
+{% macro inactivity_rule() -%}
+    {%- set rule = var('inactivity_rule') -%}
+    {%- if rule not in ('billing_cycle', 'adaptive') -%}
+        {{ exceptions.raise_compiler_error(
+            "var inactivity_rule must be billing_cycle or adaptive, got '" ~ rule ~ "'") }}
+    {%- endif -%}
+    {{ return(rule) }}
+{%- endmacro %}
+
+{#- Which rule sets a customer's threshold: `adaptive` when that rule is chosen and the customer
+    has enough purchase dates for it, else `billing_cycle`. -#}
+{% macro threshold_rule(purchase_dates) -%}
+    {%- if inactivity_rule() == 'adaptive' -%}
+        case
+            when {{ purchase_dates }} >= {{ var('adaptive_min_purchases') | int }}
+                then 'adaptive'
+            else 'billing_cycle'
+        end
+    {%- else -%}
+        'billing_cycle'
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A customer's inactivity threshold in days under the rule chosen. -#}
+{% macro customer_threshold_days(billing_cycle, purchase_dates, usual_days_between) -%}
+    {%- if inactivity_rule() == 'adaptive' -%}
+        {{ adaptive_threshold_days(
+            inactivity_threshold_days(billing_cycle), purchase_dates, usual_days_between
+        ) }}
+    {%- else -%}
+        {{ inactivity_threshold_days(billing_cycle) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- True for the order types whose orders can be purchases. -#}
@@ -89,6 +156,18 @@
     case
         when {{ last_purchase_date }} is null then 'never_purchased'
         when {{ days_since_last_purchase }} > {{ threshold_days }} then 'inactive'
+        else 'active'
+    end
+{%- endmacro %}
+
+{#- Where a customer stands: never_purchased, inactive (as activity_status), at_risk (active, with
+    the days since the last purchase past `at_risk_share` of the threshold), or active. -#}
+{% macro lifecycle_stage(last_purchase_date, days_since_last_purchase, threshold_days) -%}
+    case
+        when {{ last_purchase_date }} is null then 'never_purchased'
+        when {{ days_since_last_purchase }} > {{ threshold_days }} then 'inactive'
+        when {{ days_since_last_purchase }} > {{ var('at_risk_share') | float }} * {{ threshold_days }}
+            then 'at_risk'
         else 'active'
     end
 {%- endmacro %}

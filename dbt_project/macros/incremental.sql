@@ -38,6 +38,16 @@
     {{ key }} in (select {{ key }} from {{ keys }})
 {%- endmacro %}
 
+{#- The relation of the set of keys `key_set` of the incremental build under way (see
+    keys_this_build_recomputes); none outside one, when every key counts. -#}
+{% macro key_set_of_this_build(key_set) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(
+        database=target.database, schema='build_state', identifier=key_set)) }}
+{%- endmacro %}
+
 {#- A customer's key: the low 64 bits of the MD5 of the id, the same in every DuckDB version (a
     key is stored by one build and compared by the next). The incremental builds and the
     published copy select a customer's rows by it: at tens of millions of rows, comparing

@@ -53,3 +53,23 @@
 {% macro duckdb__row_numbers(order_by) -%}
     row_number() over ()
 {%- endmacro %}
+
+{#- The median of `column` over the rows of its partition up to the current one (in `order_by`
+    order): DuckDB's windowed median; Spark's percentile over the same frame. -#}
+{% macro median_so_far(column, partition_by, order_by) -%}
+    {{ return(adapter.dispatch('median_so_far')(column, partition_by, order_by)) }}
+{%- endmacro %}
+
+{% macro default__median_so_far(column, partition_by, order_by) -%}
+    percentile({{ column }}, 0.5) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}
+
+{% macro duckdb__median_so_far(column, partition_by, order_by) -%}
+    median({{ column }}) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between unbounded preceding and current row
+    )
+{%- endmacro %}

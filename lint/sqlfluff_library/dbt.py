@@ -12,3 +12,19 @@ def dateadd(datepart, interval, from_date_or_timestamp):
 
 def hash(field):  # noqa: A001 - the name of dbt's macro
     return f"md5(cast({field} as varchar))"
+
+
+def date_trunc(datepart, date):
+    return f"date_trunc('{datepart}', {date})"
+
+
+def last_day(date, datepart):
+    return f"last_day({date})"
+
+
+def type_string():
+    return "varchar"
+
+
+def generate_series(upper_bound):
+    return f"select generate_series as generated_number from generate_series(1, {upper_bound})"

@@ -41,6 +41,8 @@ select
     coalesce(purchase_history.purchase_count, 0) as purchase_count,
     coalesce(purchase_history.lifetime_net_revenue, 0) as lifetime_net_revenue,
     coalesce(purchase_history.revenue_last_365_days, 0) as revenue_last_365_days,
+    coalesce(purchase_history.purchase_date_count, 0) as purchase_date_count,
+    purchase_history.usual_days_between_purchases,
     case
         when purchase_history.purchase_count >= 2
             then

@@ -11,18 +11,42 @@ with orders as (
     {% if is_incremental() -%}
         where {{ keys_this_build_recomputes() }}
     {%- endif %}
+),
+
+purchase_totals as (
+    select
+        customer_key,
+        min(customer_id) as customer_id,
+        min(case when is_purchase then order_date end) as first_purchase_date,
+        max(case when is_purchase then order_date end) as last_purchase_date,
+        count(case when is_purchase then 1 end) as purchase_count,
+        sum(net_amount) as lifetime_net_revenue,
+        coalesce(
+            sum(case when {{ is_within_recent_revenue_window('order_date') }} then net_amount end),
+            0
+        ) as revenue_last_365_days
+    from orders
+    group by customer_key
+),
+
+latest_purchase_dates as (
+    -- Each customer's last purchase date: its number is how many they have, its usual gap the
+    -- median of them all.
+    select
+        customer_key,
+        purchase_number as purchase_date_count,
+        usual_days_between_purchases
+    from {{ ref('int_customer_purchase_dates') }}
+    where
+        next_purchase_date is null
+        {% if is_incremental() -%}
+            and {{ keys_this_build_recomputes() }}
+        {%- endif %}
 )
 
 select
-    customer_key,
-    min(customer_id) as customer_id,
-    min(case when is_purchase then order_date end) as first_purchase_date,
-    max(case when is_purchase then order_date end) as last_purchase_date,
-    count(case when is_purchase then 1 end) as purchase_count,
-    sum(net_amount) as lifetime_net_revenue,
-    coalesce(
-        sum(case when {{ is_within_recent_revenue_window('order_date') }} then net_amount end),
-        0
-    ) as revenue_last_365_days
-from orders
-group by customer_key
+    purchase_totals.*,
+    coalesce(latest_purchase_dates.purchase_date_count, 0) as purchase_date_count,
+    latest_purchase_dates.usual_days_between_purchases
+from purchase_totals
+left join latest_purchase_dates on purchase_totals.customer_key = latest_purchase_dates.customer_key

@@ -1,5 +1,6 @@
 {{ config(materialized='view') }}
--- One row per customer: who is active, who has lapsed since when, and what they were worth.
+-- One row per customer: who is active, who is at risk, who has lapsed since when, why, and what
+-- they were worth.
 --
 -- A view over int_customer_activity: the status, the days since the last purchase and
 -- `inactive_since` move with the date, so they are computed here, when read, and no build
@@ -15,8 +16,12 @@ customers as (
     select
         *,
         {{ as_of_date() }} as as_of_date,
-        {{ inactivity_threshold_days('billing_cycle') }} as inactivity_threshold_days,
-        {{ dbt.datediff('last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
+        {{ customer_threshold_days(
+            'billing_cycle', 'purchase_date_count', 'usual_days_between_purchases'
+        ) }} as inactivity_threshold_days,
+        {{ threshold_rule('purchase_date_count') }} as threshold_rule,
+        {{ dbt.datediff('last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase,
+        cast(round(usual_days_between_purchases, 1) as decimal(10, 1)) as usual_days_rounded
     from customer_activity
 ),
 
@@ -28,7 +33,10 @@ customer_statuses as (
         ) }} as activity_status,
         {{ inactive_since(
             'last_purchase_date', 'days_since_last_purchase', 'inactivity_threshold_days'
-        ) }} as inactive_since
+        ) }} as inactive_since,
+        {{ lifecycle_stage(
+            'last_purchase_date', 'days_since_last_purchase', 'inactivity_threshold_days'
+        ) }} as lifecycle_stage
     from customers
 )
 
@@ -47,8 +55,40 @@ select
     {{ rounded_to_cents('lifetime_net_revenue') }} as lifetime_net_revenue,
     {{ rounded_to_cents('revenue_last_365_days') }} as revenue_last_365_days,
     cast(round(avg_days_between_purchases, 1) as decimal(10, 1)) as avg_days_between_purchases,
+    usual_days_rounded as usual_days_between_purchases,
+    cast(
+        {{ dbt.dateadd(
+            'day', 'cast(round(usual_days_between_purchases) as integer)', 'last_purchase_date'
+        ) }} as date
+    ) as expected_next_purchase_date,
+    threshold_rule,
     cast(inactivity_threshold_days as integer) as inactivity_threshold_days,
     inactive_since,
     activity_status,
-    activity_status = 'inactive' as is_inactive
+    activity_status = 'inactive' as is_inactive,
+    lifecycle_stage,
+    case
+        when last_purchase_date is null then 'no purchase on record'
+        else
+            case
+                when days_since_last_purchase = 0 then 'bought on the as-of date'
+                when days_since_last_purchase = 1 then 'no purchase for 1 day'
+                else
+                    'no purchase for '
+                    || cast(days_since_last_purchase as {{ dbt.type_string() }}) || ' days'
+            end
+            || case
+                when usual_days_rounded is null then ''
+                when usual_days_rounded = floor(usual_days_rounded)
+                    then
+                        '; usually buys every '
+                        || cast(cast(usual_days_rounded as integer) as {{ dbt.type_string() }})
+                        || ' days'
+                else
+                    '; usually buys every '
+                    || cast(usual_days_rounded as {{ dbt.type_string() }}) || ' days'
+            end
+            || '; inactive after '
+            || cast(inactivity_threshold_days as {{ dbt.type_string() }})
+    end as status_reason
 from customer_statuses

@@ -17,7 +17,9 @@ with item_history as (
 customer_activity as (
     select
         *,
-        {{ inactivity_threshold_days('billing_cycle') }} as inactivity_threshold_days,
+        {{ customer_threshold_days(
+            'billing_cycle', 'purchase_date_count', 'usual_days_between_purchases'
+        ) }} as inactivity_threshold_days,
         {{ dbt.datediff('last_purchase_date', as_of_date(), 'day') }} as days_since_last_purchase
     from {{ ref('int_customer_activity').include(database=False) }}
 ),

@@ -1,0 +1,99 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_recomputed_keys',
+    unique_key='customer_key',
+    meta={'recomputes': 'customers_to_recompute'},
+) }}
+-- Each customer's changes of status, under both inactivity rules (`inactivity_rule`), derived
+-- from their purchase dates alone: a first purchase, then, after each purchase date p, inactive
+-- from p + T + 1 unless the next purchase comes before (T: the threshold at that gap), and
+-- reactivated by the next purchase after that day. The thresholds are today's: the current
+-- billing cycle applies to the whole past. Changes dated after the as-of date are kept, since
+-- they happen unless a purchase comes first (a new purchase recomputes the customer): the report
+-- shows those up to the as-of date, so nothing stored moves with the date.
+with purchase_dates as (
+    select * from {{ ref('int_customer_purchase_dates') }}
+    {% if is_incremental() -%}
+        where {{ keys_this_build_recomputes() }}
+    {%- endif %}
+),
+
+customers as (
+    select * from {{ ref('int_customer_activity') }}
+    {% if is_incremental() -%}
+        where {{ keys_this_build_recomputes() }}
+    {%- endif %}
+),
+
+thresholds as (
+    select
+        purchase_dates.customer_key,
+        customers.customer_id,
+        purchase_dates.purchase_date,
+        purchase_dates.purchase_number,
+        purchase_dates.next_purchase_date,
+        {{ inactivity_threshold_days('customers.billing_cycle') }} as billing_cycle_threshold_days,
+        -- The adaptive threshold at this gap knows the purchases up to this date alone.
+        {{ adaptive_threshold_days(
+            inactivity_threshold_days('customers.billing_cycle'),
+            'purchase_dates.purchase_number',
+            'purchase_dates.usual_days_between_purchases'
+        ) }} as adaptive_threshold_days
+    from purchase_dates
+    inner join customers on purchase_dates.customer_key = customers.customer_key
+),
+
+gaps as (
+    select
+        customer_key,
+        customer_id,
+        'billing_cycle' as inactivity_rule,
+        purchase_date,
+        purchase_number,
+        next_purchase_date,
+        cast({{ dbt.dateadd('day', 'billing_cycle_threshold_days + 1', 'purchase_date') }} as date)
+            as inactive_from
+    from thresholds
+    union all
+    select
+        customer_key,
+        customer_id,
+        'adaptive' as inactivity_rule,
+        purchase_date,
+        purchase_number,
+        next_purchase_date,
+        cast({{ dbt.dateadd('day', 'adaptive_threshold_days + 1', 'purchase_date') }} as date)
+            as inactive_from
+    from thresholds
+)
+
+select
+    customer_key,
+    customer_id,
+    inactivity_rule,
+    purchase_date as change_date,
+    'first_purchase' as change_kind,
+    cast(null as integer) as days_inactive
+from gaps
+where purchase_number = 1
+union all
+select
+    customer_key,
+    customer_id,
+    inactivity_rule,
+    inactive_from as change_date,
+    'became_inactive' as change_kind,
+    cast(null as integer) as days_inactive
+from gaps
+where next_purchase_date is null or next_purchase_date > inactive_from
+union all
+select
+    customer_key,
+    customer_id,
+    inactivity_rule,
+    next_purchase_date as change_date,
+    'reactivated' as change_kind,
+    cast({{ dbt.datediff('inactive_from', 'next_purchase_date', 'day') }} as integer)
+        as days_inactive
+from gaps
+where next_purchase_date > inactive_from

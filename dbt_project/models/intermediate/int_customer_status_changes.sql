@@ -43,28 +43,29 @@ thresholds as (
     inner join customers on purchase_dates.customer_key = customers.customer_key
 ),
 
+inactivity_rules as (
+    select rules.inactivity_rule
+    from (values ('billing_cycle'), ('adaptive')) as rules (inactivity_rule)
+),
+
 gaps as (
+    -- Each purchase date under each rule, with the day the customer becomes inactive after it.
     select
-        customer_key,
-        customer_id,
-        'billing_cycle' as inactivity_rule,
-        purchase_date,
-        purchase_number,
-        next_purchase_date,
-        cast({{ dbt.dateadd('day', 'billing_cycle_threshold_days + 1', 'purchase_date') }} as date)
-            as inactive_from
+        thresholds.customer_key,
+        thresholds.customer_id,
+        inactivity_rules.inactivity_rule,
+        thresholds.purchase_date,
+        thresholds.purchase_number,
+        thresholds.next_purchase_date,
+        cast({{ dbt.dateadd(
+            'day',
+            "case inactivity_rules.inactivity_rule when 'adaptive' "
+            ~ "then thresholds.adaptive_threshold_days "
+            ~ "else thresholds.billing_cycle_threshold_days end + 1",
+            'thresholds.purchase_date'
+        ) }} as date) as inactive_from
     from thresholds
-    union all
-    select
-        customer_key,
-        customer_id,
-        'adaptive' as inactivity_rule,
-        purchase_date,
-        purchase_number,
-        next_purchase_date,
-        cast({{ dbt.dateadd('day', 'adaptive_threshold_days + 1', 'purchase_date') }} as date)
-            as inactive_from
-    from thresholds
+    cross join inactivity_rules
 )
 
 select

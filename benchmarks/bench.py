@@ -85,9 +85,12 @@ print(json.dumps({
 
 RUN_BASELINE = """
 import json, string, sys, duckdb
-database, script, readers, as_of_date, memory_limit, purchase_order_types = sys.argv[1:]
+database, script, readers, as_of_date, memory_limit, purchase_order_types, rule = sys.argv[1:]
 sql = string.Template(open(script).read()).substitute(
-    json.loads(readers), as_of_date=as_of_date, purchase_order_types=purchase_order_types
+    json.loads(readers),
+    as_of_date=as_of_date,
+    purchase_order_types=purchase_order_types,
+    inactivity_rule=rule,
 )
 con = duckdb.connect(database)
 if memory_limit:
@@ -296,9 +299,10 @@ def run_baseline(
     memory_limit: str,
     file_format: str = "csv",
     purchase_order_types: tuple[str, ...] = ("invoice", "sales_receipt"),
+    inactivity_rule: str = "billing_cycle",
 ) -> dict:
-    """Runs baseline.sql on the extract files of `raw_dir` into `database`; the order types that
-    count as purchases are the dbt project's setting (`purchase_order_types`)."""
+    """Runs baseline.sql on the extract files of `raw_dir` into `database`, with the dbt
+    project's settings `purchase_order_types` and `inactivity_rule`."""
     database.unlink(missing_ok=True)
     script = BENCH_DIR / "baseline.sql"
     return measure(
@@ -312,6 +316,7 @@ def run_baseline(
             str(as_of_date),
             memory_limit,
             ", ".join(f"'{order_type}'" for order_type in purchase_order_types),
+            inactivity_rule,
         ]
     )
 
@@ -334,11 +339,19 @@ COMPARED_COLUMNS = {
     "customer_activity_report": (
         "as_of_date, customer_id, customer_name, email, sales_rep, segment, billing_cycle, "
         "first_purchase_date, last_purchase_date, days_since_last_purchase, purchase_count, "
-        "lifetime_net_revenue, revenue_last_365_days, inactivity_threshold_days, activity_status"
+        "lifetime_net_revenue, revenue_last_365_days, usual_days_between_purchases, "
+        "expected_next_purchase_date, threshold_rule, inactivity_threshold_days, activity_status, "
+        "lifecycle_stage"
     ),
     "customer_item_activity_report": (
         "as_of_date, customer_id, item_id, item_name, category, first_purchase_date, "
         "last_purchase_date, purchase_count, total_quantity, net_revenue"
+    ),
+    "customer_status_changes": "as_of_date, customer_id, change_date, change_kind, days_inactive",
+    "activity_kpis_monthly": (
+        "as_of_date, month_start, month_end, active_at_start, inactive_at_start, new_customers, "
+        "newly_inactive, reactivated, active_at_end, inactive_at_end, recovery_rate, "
+        "attrition_rate"
     ),
 }
 

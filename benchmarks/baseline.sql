@@ -238,6 +238,19 @@ select
     round(newly_inactive / nullif(active_at_start, 0), 4)::decimal(10, 4) as attrition_rate
 from kpis;
 
+-- The revenue at risk: net revenue of the orders in the 365 days ending on the last purchase.
+create or replace temp table revenue_at_risk as
+with last_purchases as (
+    select customer_id, max(order_date) filter (where is_purchase) as last_purchase_date
+    from orders
+    group by customer_id
+)
+select o.customer_id, sum(o.net_amount) as revenue_at_risk
+from orders as o
+inner join last_purchases as l on o.customer_id = l.customer_id
+where o.order_date between l.last_purchase_date - 364 and l.last_purchase_date
+group by o.customer_id;
+
 create or replace table customer_activity_report as
 with rhythm as (
     select
@@ -252,6 +265,7 @@ customers as (
     select
         a.*,
         r.usual_days,
+        coalesce(k.revenue_at_risk, 0) as revenue_at_risk,
         case
             when '$inactivity_rule' = 'adaptive' and r.purchase_dates >= 4
                 then least(a.inactivity_threshold_days, greatest(14, ceil(3 * r.usual_days)::integer))
@@ -263,6 +277,7 @@ customers as (
         end as threshold_rule
     from customer_activity as a
     left join rhythm as r on a.customer_id = r.customer_id
+    left join revenue_at_risk as k on a.customer_id = k.customer_id
 )
 
 select
@@ -279,6 +294,7 @@ select
     coalesce(purchase_count, 0)::integer as purchase_count,
     coalesce(lifetime_net_revenue, 0)::decimal(18, 2) as lifetime_net_revenue,
     coalesce(revenue_last_365_days, 0)::decimal(18, 2) as revenue_last_365_days,
+    revenue_at_risk::decimal(18, 2) as revenue_at_risk,
     round(usual_days, 1)::decimal(10, 1) as usual_days_between_purchases,
     last_purchase_date + round(usual_days)::integer as expected_next_purchase_date,
     threshold_rule,

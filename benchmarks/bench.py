@@ -339,9 +339,9 @@ COMPARED_COLUMNS = {
     "customer_activity_report": (
         "as_of_date, customer_id, customer_name, email, sales_rep, segment, billing_cycle, "
         "first_purchase_date, last_purchase_date, days_since_last_purchase, purchase_count, "
-        "lifetime_net_revenue, revenue_last_365_days, usual_days_between_purchases, "
-        "expected_next_purchase_date, threshold_rule, inactivity_threshold_days, activity_status, "
-        "lifecycle_stage"
+        "lifetime_net_revenue, revenue_last_365_days, revenue_at_risk, "
+        "usual_days_between_purchases, expected_next_purchase_date, threshold_rule, "
+        "inactivity_threshold_days, activity_status, lifecycle_stage"
     ),
     "customer_item_activity_report": (
         "as_of_date, customer_id, item_id, item_name, category, first_purchase_date, "

@@ -62,7 +62,8 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         lines.append(
             f"Published in {reports_dir}: reports.duckdb (every report, for BI tools), "
             "customer_activity_report.parquet, "
-            "inactive_customers.csv (the call list for sales)"
+            "inactive_customers.csv (the call list for sales), "
+            "call_lists/<rep>.csv (each sales rep's customers to win back, in the order to call)"
         )
     return "\n".join(lines)
 

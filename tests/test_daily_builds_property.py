@@ -350,9 +350,7 @@ class Extracts:
 # --- The reports -------------------------------------------------------------------------------
 
 
-def report_rows(
-    database: Path, schema: str = "reports", reports=REPORTS
-) -> dict[str, list[tuple]]:
+def report_rows(database: Path, schema: str = "reports", reports=REPORTS) -> dict[str, list[tuple]]:
     with duckdb.connect(str(database), read_only=True) as con:
         prefix = f"{schema}." if schema else ""
         return {

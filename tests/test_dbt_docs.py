@@ -43,6 +43,7 @@ def test_every_report_column_is_described_and_typed(manifest):
         "customer_item_activity_report",
         "customer_status_changes",
         "inactive_customer_call_list",
+        "win_back_call_list",
     ]
     undocumented = [
         f"{model['name']}.{name}: {'' if column.get('description') else 'description '}"
@@ -54,19 +55,18 @@ def test_every_report_column_is_described_and_typed(manifest):
     assert undocumented == []
 
 
-def test_the_call_list_declares_its_columns_as_they_are(manifest, hand_built_run):
-    """The call list is a view without a contract: its declared columns and types must be those
-    the warehouse's view has."""
-    (call_list,) = [
-        model for model in report_models(manifest) if model["name"] == "inactive_customer_call_list"
-    ]
+@pytest.mark.parametrize("view", ["inactive_customer_call_list", "win_back_call_list"])
+def test_the_call_lists_declare_their_columns_as_they_are(manifest, hand_built_run, view):
+    """The call lists are views without a contract: their declared columns and types must be
+    those the warehouse's views have."""
+    (call_list,) = [model for model in report_models(manifest) if model["name"] == view]
     declared = [
         (name, column["data_type"].replace(" ", "").lower())
         for name, column in call_list["columns"].items()
     ]
     actual = hand_built_run.query(
         "select column_name, lower(data_type) from information_schema.columns "
-        "where table_schema = 'reports' and table_name = 'inactive_customer_call_list' "
+        f"where table_schema = 'reports' and table_name = '{view}' "
         "order by ordinal_position"
     )
     assert declared == [(name, data_type.replace(" ", "")) for name, data_type in actual]

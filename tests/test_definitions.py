@@ -73,11 +73,13 @@ def test_every_asset_is_defined_in_its_group(defs):
         "reports/inactive_customer_call_list": "reports",
         "reports/customer_status_changes": "reports",
         "reports/activity_kpis_monthly": "reports",
+        "reports/win_back_call_list": "reports",
         "published/customer_activity_report": "published",
         "published/customer_item_activity_report": "published",
         "published/reports_database": "published",
         "published/inactive_customers_csv": "published",
         "published/backfilled_reports": "published",
+        "published/win_back_call_lists": "published",
     }
 
 
@@ -187,7 +189,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset_but_the_on_demand_parquet_file(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 25
+    assert len(every_asset) == 27
     assert job.asset_layer.executable_asset_keys == every_asset - {
         key("published/customer_item_activity_report")
     }

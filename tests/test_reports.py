@@ -22,7 +22,7 @@ def money(text: str) -> Decimal:
 CUSTOMER_COLUMNS = (
     "as_of_date", "customer_id", "customer_name", "email", "sales_rep", "segment",
     "billing_cycle", "first_purchase_date", "last_purchase_date", "days_since_last_purchase",
-    "purchase_count", "lifetime_net_revenue", "revenue_last_365_days",
+    "purchase_count", "lifetime_net_revenue", "revenue_last_365_days", "revenue_at_risk",
     "avg_days_between_purchases", "usual_days_between_purchases", "expected_next_purchase_date",
     "threshold_rule", "inactivity_threshold_days", "inactive_since", "activity_status",
     "is_inactive", "lifecycle_stage", "status_reason",
@@ -83,6 +83,15 @@ RHYTHMS = {
             "no purchase for 7 days; usually buys every 7 days; inactive after 28"),
 }  # fmt: skip
 
+# The net revenue of the orders in the 365 days ending on the last purchase: C01's credit memo
+# and C04's refund come after it; C04's purchases of 365 and 364 days before the as-of date are
+# within a year of its last purchase; C12's void counts for nothing.
+REVENUE_AT_RISK = {
+    "00042": "30.00", "C01": "100.00", "C02": "80.00", "C03": "50.00", "C04": "600.00",
+    "C05": "400.00", "C06": "0.00", "C07": "60.00", "C08": "40.00", "C09": "0.00",
+    "C11": "30.00", "C12": "20.00",
+}  # fmt: skip
+
 ITEM_COLUMNS = (
     "as_of_date", "customer_id", "customer_name", "sales_rep", "activity_status", "item_id",
     "item_name", "category", "first_purchase_date", "last_purchase_date",
@@ -121,7 +130,8 @@ def expected_customer_rows() -> list[tuple]:
         usual_days, expected_next, stage, reason = RHYTHMS[customer_id]
         rows.append(
             (AS_OF, customer_id, name, email, rep, segment, cycle, first, last, days, purchases,
-             money(lifetime), money(recent), None if avg_days is None else Decimal(avg_days),
+             money(lifetime), money(recent), money(REVENUE_AT_RISK[customer_id]),
+             None if avg_days is None else Decimal(avg_days),
              None if usual_days is None else Decimal(usual_days), expected_next,
              "billing_cycle", threshold, inactive_since, status, status == "inactive", stage,
              reason)

@@ -4,6 +4,8 @@
   BI drivers bundle), updated in proportion to the day (see `dagster_project/reports_database.py`);
 - `customer_activity_report.parquet`;
 - `inactive_customers.csv`: the call list for sales teams;
+- `call_lists/<rep>.csv`: each sales rep's customers to win back, in the order to call them
+  (see `dagster_project/call_lists.py`);
 - `customer_item_activity_report.parquet`, on demand only (materialize it in the UI): it is
   about as large as the order history, so writing it every day would cost a daily run in
   proportion to the history;
@@ -41,6 +43,7 @@ from dagster import (
 from dagster import MetadataValue as MV
 
 from dagster_project import settings
+from dagster_project.call_lists import CALL_LISTS_DIR, write_call_lists
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 from dagster_project.extracts import exact_path_sql
 from dagster_project.reports_database import (
@@ -70,6 +73,15 @@ REPORTS_FRESHNESS = FreshnessPolicy.time_window(
     warn_window=dt.timedelta(hours=26), fail_window=dt.timedelta(hours=50)
 )
 CALL_LIST_KEY = AssetKey(["published", "inactive_customers_csv"])
+WIN_BACK_KEY = AssetKey(["published", "win_back_call_lists"])
+WIN_BACK_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("sales_rep", "string"),
+        TableColumn("file", "string"),
+        TableColumn("customers", "int"),
+        TableColumn("revenue_at_risk", "float"),
+    ]
+)
 BACKFILL_KEY = AssetKey(["published", "backfilled_reports"])
 BACKFILL_DIR = "backfills"
 
@@ -296,6 +308,25 @@ def _call_list_metadata(con, rows: int, destination: Path, as_of_date) -> dict:
     }
 
 
+def _publish_win_back_call_lists(context, con, reports_dir: Path, as_of_date) -> MaterializeResult:
+    folder = reports_dir / CALL_LISTS_DIR
+    files = write_call_lists(con, folder)
+    customers = sum(rows for _, _, rows, _ in files)
+    context.log.info(
+        f"Published {customers} customers to win back in {len(files)} files in {folder}"
+    )
+    return MaterializeResult(
+        asset_key=WIN_BACK_KEY,
+        metadata={
+            "dagster/row_count": customers,
+            "as_of_date": str(as_of_date),
+            "path": MV.path(str(folder)),
+            "files": len(files),
+            "per_sales_rep": _table(WIN_BACK_SCHEMA, files),
+        },
+    )
+
+
 def how_published(done: Publication, destination: Path) -> str:
     """How `reports.duckdb` was published, in a reader's words (the run log and the asset say
     the same)."""
@@ -373,6 +404,16 @@ def _reports_database_metadata(con, done: Publication, destination: Path, as_of_
             description=f"The inactive customers to call, as `REPORTS_DIR/{CALL_LIST_FILE}`.",
             skippable=True,
         ),
+        AssetSpec(
+            key=WIN_BACK_KEY,
+            deps=[AssetKey(["reports", "win_back_call_list"])],
+            group_name="published",
+            kinds={"csv"},
+            description=f"Each sales rep's customers to win back (at risk or inactive), in the "
+            f"order to call them, as `REPORTS_DIR/{CALL_LISTS_DIR}/<rep>.csv` (customers without "
+            "a rep in `unassigned.csv`).",
+            skippable=True,
+        ),
     ],
     can_subset=True,
     # One step publishes everything through one connection to the warehouse.
@@ -448,6 +489,9 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                     asset_key=CALL_LIST_KEY,
                     metadata=_call_list_metadata(con, rows, destination, as_of_date),
                 )
+
+            if WIN_BACK_KEY in selected:
+                yield _publish_win_back_call_lists(context, con, reports_dir, as_of_date)
 
             if database is not None:
                 destination = reports_dir / REPORTS_DATABASE

@@ -43,6 +43,7 @@ select
     coalesce(purchase_history.revenue_last_365_days, 0) as revenue_last_365_days,
     coalesce(purchase_history.purchase_date_count, 0) as purchase_date_count,
     purchase_history.usual_days_between_purchases,
+    coalesce(purchase_history.revenue_at_risk, 0) as revenue_at_risk,
     case
         when purchase_history.purchase_count >= 2
             then

@@ -29,6 +29,25 @@ purchase_totals as (
     group by customer_key
 ),
 
+revenue_at_risk as (
+    -- What a customer who stops buying takes with them: the net revenue of their orders in the
+    -- window that ends on (and includes) their last purchase. Anchored on the last purchase,
+    -- not on the as-of date, so it does not shrink while the customer stays away.
+    select
+        orders.customer_key,
+        sum(orders.net_amount) as revenue_at_risk
+    from orders
+    inner join purchase_totals on orders.customer_key = purchase_totals.customer_key
+    where
+        orders.order_date <= purchase_totals.last_purchase_date
+        and orders.order_date > cast({{ dbt.dateadd(
+            'day',
+            -(var('recent_revenue_window_days') | int),
+            'purchase_totals.last_purchase_date'
+        ) }} as date)
+    group by orders.customer_key
+),
+
 latest_purchase_dates as (
     -- Each customer's last purchase date: its number is how many they have, its usual gap the
     -- median of them all.
@@ -47,6 +66,8 @@ latest_purchase_dates as (
 select
     purchase_totals.*,
     coalesce(latest_purchase_dates.purchase_date_count, 0) as purchase_date_count,
-    latest_purchase_dates.usual_days_between_purchases
+    latest_purchase_dates.usual_days_between_purchases,
+    coalesce(revenue_at_risk.revenue_at_risk, 0) as revenue_at_risk
 from purchase_totals
 left join latest_purchase_dates on purchase_totals.customer_key = latest_purchase_dates.customer_key
+left join revenue_at_risk on purchase_totals.customer_key = revenue_at_risk.customer_key

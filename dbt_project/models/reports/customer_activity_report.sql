@@ -54,6 +54,7 @@ select
     cast(purchase_count as integer) as purchase_count,
     {{ rounded_to_cents('lifetime_net_revenue') }} as lifetime_net_revenue,
     {{ rounded_to_cents('revenue_last_365_days') }} as revenue_last_365_days,
+    {{ rounded_to_cents('revenue_at_risk') }} as revenue_at_risk,
     cast(round(avg_days_between_purchases, 1) as decimal(10, 1)) as avg_days_between_purchases,
     usual_days_rounded as usual_days_between_purchases,
     cast(

@@ -90,6 +90,7 @@ def test_a_backfill_keeps_the_latest_published_reports_and_files_its_own_apart(
     # The backfill's reports are filed under its date.
     backfill_dir = reports_dir / "backfills" / str(BACKFILL_DATE)
     assert sorted(p.name for p in backfill_dir.iterdir()) == [
+        "call_lists",
         "customer_activity_report.parquet",
         "customer_item_activity_report.parquet",
         "inactive_customers.csv",

@@ -9,7 +9,7 @@
 - `customer_item_activity_report.parquet`, on demand only (materialize it in the UI): it is
   about as large as the order history, so writing it every day would cost a daily run in
   proportion to the history;
-- `backfills/<as_of_date>/`: the customer report, the customer x item report and the call list
+- `backfills/<as_of_date>/`: the customer report, the customer x item report and the call lists
   for a past date rebuilt by a backfill.
 
 The current files never go back in time: a run for an as-of date older than the one they hold
@@ -386,11 +386,14 @@ def _reports_database_metadata(con, done: Publication, destination: Path, as_of_
         ),
         AssetSpec(
             key=BACKFILL_KEY,
-            deps=[AssetKey(["reports", table]) for table in (*REPORT_TABLES, CALL_LIST_TABLE)],
+            deps=[
+                AssetKey(["reports", table])
+                for table in (*REPORT_TABLES, CALL_LIST_TABLE, "win_back_call_list")
+            ],
             group_name="published",
             kinds={"parquet", "csv"},
             description=f"The reports of a past date rebuilt by a backfill, in `REPORTS_DIR/"
-            f"{BACKFILL_DIR}/<as_of_date>/` (both reports as Parquet, and the call list); "
+            f"{BACKFILL_DIR}/<as_of_date>/` (both reports as Parquet, and the call lists); "
             "materialized only by runs for a date older than the current files'. The sensor "
             "`latest_date_after_backfill` then runs the job for the current files' date again, "
             "after which this asset shows as unsynced: it holds a past date by design.",
@@ -448,6 +451,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                     backfill_dir / CALL_LIST_FILE,
                     "format csv, header true",
                 )
+                call_lists = write_call_lists(con, backfill_dir / CALL_LISTS_DIR)
                 # The metadata of the current reports, for the backfill's date.
                 yield MaterializeResult(
                     asset_key=BACKFILL_KEY,
@@ -456,6 +460,7 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                         "path": MV.path(str(backfill_dir)),
                         **{f"{table}_rows": count for table, count in rows.items()},
                         "inactive_customers_csv_rows": call_list_rows,
+                        "win_back_call_lists_rows": sum(rows for _, _, rows, _ in call_lists),
                         f"call_list_first_{CALL_LIST_PREVIEW_ROWS}_rows": _call_list_preview(con),
                     },
                 )

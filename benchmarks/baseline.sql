@@ -139,19 +139,23 @@ select
 from purchase_dates as d
 inner join customer_activity as a on d.customer_id = a.customer_id;
 
--- The threshold after each purchase date under the rule chosen: the adaptive rule (at least 4
--- purchase dates so far) takes 3 times the median gap so far, rounded up, between 14 days and the
--- billing cycle's threshold.
-create or replace temp table gap_thresholds as
+-- The threshold after each purchase date under each rule: the adaptive rule (at least 4 purchase
+-- dates so far) takes 3 times the median gap so far, rounded up, between 14 days and the billing
+-- cycle's threshold. The reports show the rule chosen; the backtest both.
+create or replace temp table thresholds_by_rule as
 select
-    *,
+    g.*,
+    r.rule,
     case
-        when '$inactivity_rule' = 'adaptive' and purchase_number >= 4
-            then least(billing_cycle_threshold, greatest(14, ceil(3 * median_gap_so_far)::integer))
-        else billing_cycle_threshold
-    end as threshold_days,
-    '$inactivity_rule' = 'adaptive' and purchase_number >= 4 as adaptive_applies
-from purchase_gaps;
+        when r.rule = 'adaptive' and g.purchase_number >= 4
+            then least(g.billing_cycle_threshold, greatest(14, ceil(3 * g.median_gap_so_far)::integer))
+        else g.billing_cycle_threshold
+    end as threshold_days
+from purchase_gaps as g
+cross join (select unnest(['billing_cycle', 'adaptive']) as rule) as r;
+
+create or replace temp table gap_thresholds as
+select * from thresholds_by_rule where rule = '$inactivity_rule';
 
 create or replace table customer_status_changes as
 with changes as (
@@ -250,6 +254,57 @@ from orders as o
 inner join last_purchases as l on o.customer_id = l.customer_id
 where o.order_date between l.last_purchase_date - 364 and l.last_purchase_date
 group by o.customer_id;
+
+-- The backtest: on every month end E up to the as-of date minus 90 days, each customer who had
+-- bought by then is in exactly one gap between purchase dates; flagged when E is past the gap's
+-- threshold, silent when the gap's next purchase is more than 90 days after E (or never comes).
+create or replace table inactivity_backtest as
+with month_ends as (
+    select last_day(month_start)::date as month_end
+    from (
+        select unnest(generate_series(
+            date_trunc('month', (select min(purchase_date) from purchase_dates)),
+            date_trunc('month', date '$as_of_date'),
+            interval 1 month
+        )) as month_start
+    )
+    where last_day(month_start) <= date '$as_of_date' - 90
+),
+statuses as (
+    select
+        t.rule,
+        m.month_end,
+        m.month_end > t.purchase_date + t.threshold_days as flagged,
+        t.next_purchase_date is null or t.next_purchase_date > m.month_end + 90 as silent
+    from month_ends as m
+    inner join thresholds_by_rule as t
+        on t.purchase_date <= m.month_end
+        and m.month_end < coalesce(t.next_purchase_date, date '9999-12-31')
+),
+counts as (
+    select
+        rule as inactivity_rule,
+        month_end,
+        count(*) as customers,
+        count(*) filter (where flagged) as flagged,
+        count(*) filter (where flagged and silent) as flagged_silent,
+        count(*) filter (where not flagged and silent) as unflagged_silent
+    from statuses
+    group by all
+)
+select
+    date '$as_of_date' as as_of_date,
+    inactivity_rule,
+    month_end,
+    90 as horizon_days,
+    customers::integer as customers,
+    flagged::integer as flagged,
+    flagged_silent::integer as flagged_silent,
+    unflagged_silent::integer as unflagged_silent,
+    round(flagged_silent / nullif(flagged, 0), 4)::decimal(10, 4) as precision,
+    round(flagged_silent / nullif(flagged_silent + unflagged_silent, 0), 4)::decimal(10, 4)
+        as recall
+from counts;
 
 create or replace table customer_activity_report as
 with rhythm as (

@@ -353,6 +353,10 @@ COMPARED_COLUMNS = {
         "newly_inactive, reactivated, active_at_end, inactive_at_end, recovery_rate, "
         "attrition_rate"
     ),
+    "inactivity_backtest": (
+        "as_of_date, inactivity_rule, month_end, horizon_days, customers, flagged, "
+        "flagged_silent, unflagged_silent, precision, recall"
+    ),
 }
 
 

@@ -34,8 +34,8 @@ BUILDS_OF_CHANGES_KEPT = 60
 # Raised when the stored tables change in a way every row must follow: a warehouse built with
 # another layout is rebuilt whole once. 4: the incremental models and their keys kept by this
 # module (earlier layouts kept them in dbt models). 5: each customer's purchase dates and
-# changes of status.
-STORAGE_LAYOUT = 5
+# changes of status. 6: the purchase date before each change, and the backtest's changes.
+STORAGE_LAYOUT = 6
 # The tables and views that earlier layouts kept in dbt models, dropped when a warehouse is
 # taken up.
 OBSOLETE_RELATIONS = (

@@ -9,6 +9,8 @@ there), over tables of the same names as the warehouse's:
   per order line), `intermediate.int_customer_activity` and `staging.stg_items`;
 - `customer_status_changes` and `activity_kpis_monthly` read
   `intermediate.int_customer_status_changes` (each customer's changes of status);
+- `inactivity_backtest` reads `intermediate.int_customer_backtest_changes` (each customer's
+  changes of its month-end counts);
 - `intermediate.reports_publication`: the as-of date, the dbt build the file holds, and a
   fingerprint of its item master (rewritten only when that changes).
 
@@ -57,11 +59,13 @@ VIEWS = (
     f"reports.{ITEM_REPORT}",
     "reports.customer_status_changes",
     "reports.activity_kpis_monthly",
+    "reports.inactivity_backtest",
 )
 ITEM_HISTORY = "intermediate.int_customer_item_history"
 CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
 STATUS_CHANGES = "intermediate.int_customer_status_changes"
-TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY, STATUS_CHANGES)
+BACKTEST_CHANGES = "intermediate.int_customer_backtest_changes"
+TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY, STATUS_CHANGES, BACKTEST_CHANGES)
 ITEM_MASTER = "staging.stg_items"
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the file is written whole
@@ -444,6 +448,7 @@ def _apply_changes(
             counts["rows"] = _replace_rows(con, ITEM_HISTORY, "where item_history_changed")
             counts["customer_rows"] = _replace_rows(con, CUSTOMER_ACTIVITY, "")
             _replace_rows(con, STATUS_CHANGES, "")
+            _replace_rows(con, BACKTEST_CHANGES, "")
             _write_small_parts(
                 con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
             )

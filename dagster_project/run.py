@@ -43,9 +43,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
     lines = [
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
-        f"Warehouse: {warehouse} (views reports.customer_activity_report, "
-        "reports.customer_item_activity_report, reports.customer_status_changes, "
-        "reports.activity_kpis_monthly)",
+        f"Warehouse: {warehouse} (the reports are the views of its schema reports)",
     ]
     if backfill:
         # The views stay at the backfill's date: only the daemon's sensor
@@ -60,10 +58,9 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         )
     else:
         lines.append(
-            f"Published in {reports_dir}: reports.duckdb (every report, for BI tools), "
-            "customer_activity_report.parquet, "
-            "inactive_customers.csv (the call list for sales), "
-            "call_lists/<rep>.csv (each sales rep's customers to win back, in the order to call)"
+            f"Published in {reports_dir}: index.html (the reports on one page), reports.duckdb "
+            "(every report, for BI tools), customer_activity_report.parquet, "
+            "inactive_customers.csv and call_lists/<rep>.csv (whom sales should call)"
         )
     return "\n".join(lines)
 

@@ -64,6 +64,7 @@ REPORTS = (
     "customer_item_activity_report",
     "customer_status_changes",
     "activity_kpis_monthly",
+    "inactivity_backtest",
 )
 SHIPPED_PURCHASE_ORDER_TYPES = ("invoice", "sales_receipt")
 FIRST_DAY = dt.date(2024, 3, 1)

@@ -43,6 +43,7 @@ def test_every_report_column_is_described_and_typed(manifest):
         "customer_item_activity_report",
         "customer_status_changes",
         "inactive_customer_call_list",
+        "inactivity_backtest",
         "win_back_call_list",
     ]
     undocumented = [

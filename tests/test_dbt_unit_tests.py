@@ -31,6 +31,7 @@ EXPECTED_UNIT_TESTS = {
     "customer_status_changes_lists_the_rule_chosen_up_to_the_as_of_date",
     "activity_kpis_monthly_adds_up_a_small_history",
     "win_back_call_list_ranks_each_reps_customers_by_revenue_at_risk",
+    "int_customer_backtest_changes_counts_each_period_from_month_end_to_month_end",
     # The incremental branches: a daily build's rows for the keys it recomputes.
     "int_order_lines_current_numbers_a_builds_orders_after_the_stored_ones",
     "int_orders_recomputes_only_the_orders_of_the_build",

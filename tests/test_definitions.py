@@ -68,18 +68,21 @@ def test_every_asset_is_defined_in_its_group(defs):
         "intermediate/int_customer_usual_items": "intermediate",
         "intermediate/int_customer_purchase_dates": "intermediate",
         "intermediate/int_customer_status_changes": "intermediate",
+        "intermediate/int_customer_backtest_changes": "intermediate",
         "reports/customer_activity_report": "reports",
         "reports/customer_item_activity_report": "reports",
         "reports/inactive_customer_call_list": "reports",
         "reports/customer_status_changes": "reports",
         "reports/activity_kpis_monthly": "reports",
         "reports/win_back_call_list": "reports",
+        "reports/inactivity_backtest": "reports",
         "published/customer_activity_report": "published",
         "published/customer_item_activity_report": "published",
         "published/reports_database": "published",
         "published/inactive_customers_csv": "published",
         "published/backfilled_reports": "published",
         "published/win_back_call_lists": "published",
+        "published/report_page": "published",
     }
 
 
@@ -122,6 +125,9 @@ def test_the_lineage_holds_the_business_entities_alone(defs):
             "reports/inactive_customer_call_list",
             "reports/customer_status_changes",
             "reports/activity_kpis_monthly",
+            "intermediate/int_customer_backtest_changes",
+            "reports/inactivity_backtest",
+            "reports/win_back_call_list",
         )
     }
     assert parents == {
@@ -163,6 +169,15 @@ def test_the_lineage_holds_the_business_entities_alone(defs):
         },
         "reports/customer_status_changes": {"intermediate/int_customer_status_changes"},
         "reports/activity_kpis_monthly": {"intermediate/int_customer_status_changes"},
+        "intermediate/int_customer_backtest_changes": {
+            "intermediate/int_customer_purchase_dates",
+            "intermediate/int_customer_status_changes",
+        },
+        "reports/inactivity_backtest": {"intermediate/int_customer_backtest_changes"},
+        "reports/win_back_call_list": {
+            "reports/customer_activity_report",
+            "intermediate/int_customer_usual_items",
+        },
     }
 
 
@@ -189,7 +204,7 @@ def test_every_warehouse_step_is_in_the_duckdb_pool(defs):
 def test_the_job_builds_every_asset_but_the_on_demand_parquet_file(defs):
     job = defs.resolve_job_def("inactive_customer_reports")
     every_asset = defs.resolve_asset_graph().get_all_asset_keys()
-    assert len(every_asset) == 27
+    assert len(every_asset) == 30
     assert job.asset_layer.executable_asset_keys == every_asset - {
         key("published/customer_item_activity_report")
     }

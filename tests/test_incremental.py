@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.build_state import STORAGE_LAYOUT
 from tests.conftest import business_settings_changed, run_pipeline
 
 REPORTS = (
@@ -23,6 +24,8 @@ REPORTS = (
     "reports.inactive_customer_call_list",
     "reports.customer_status_changes",
     "reports.activity_kpis_monthly",
+    "reports.win_back_call_list",
+    "reports.inactivity_backtest",
     "intermediate.int_order_lines_current",
     "intermediate.int_orders",
     "intermediate.int_customer_item_history",
@@ -31,6 +34,7 @@ REPORTS = (
     "intermediate.int_customer_activity",
     "intermediate.int_customer_purchase_dates",
     "intermediate.int_customer_status_changes",
+    "intermediate.int_customer_backtest_changes",
 )
 PUBLISHED = ("customer_activity_report", "customer_item_activity_report")
 # Seen-everything state: the first build reads the files up to 2024-06-24, whose orders are all
@@ -446,11 +450,14 @@ def test_a_warehouse_built_with_another_storage_layout_is_rebuilt_whole(
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
     with duckdb.connect(str(warehouse)) as con:
         con.execute("alter table intermediate.int_order_lines_current drop column order_number")
+        layout, earlier = (
+            f'"storage_layout": {STORAGE_LAYOUT}',
+            f'"storage_layout": {STORAGE_LAYOUT - 1}',
+        )
         (changed,) = con.execute(
-            """
-            update build_state.builds
-            set settings = replace(settings, '"storage_layout": 5', '"storage_layout": 4')
-            """
+            "update build_state.builds set settings = replace(settings, ?, ?) "
+            "where contains(settings, ?)",
+            [layout, earlier, layout],
         ).fetchone()
         assert changed == 1
 

@@ -63,9 +63,8 @@ def test_a_run_on_the_sample_prints_the_summary(
         "  active              97",
         "  inactive            46",
         "  never_purchased      7",
-        f"Warehouse: {tmp_path / 'warehouse.duckdb'} (views reports.customer_activity_report, "
-        "reports.customer_item_activity_report, reports.customer_status_changes, "
-        "reports.activity_kpis_monthly)",
+        f"Warehouse: {tmp_path / 'warehouse.duckdb'} (the reports are the views of its schema "
+        "reports)",
     ]
     assert (tmp_path / "reports" / "customer_activity_report.parquet").is_file()
 
@@ -92,10 +91,17 @@ def test_the_readmes_worked_example_publishes_reports_bi_tools_read(
     ]
     reports_dir = tmp_path / "example-reports"
     assert sorted(p.name for p in reports_dir.iterdir()) == [
+        "call_lists",
         "customer_activity_report.parquet",
         "inactive_customers.csv",
+        "index.html",
         "reports.duckdb",
     ]
+    # Orders alone: no sales rep, nobody to win back yet, too little history for the backtest.
+    assert [p.name for p in (reports_dir / "call_lists").iterdir()] == ["unassigned.csv"]
+    page = (reports_dir / "index.html").read_text()
+    assert "Nobody to call: no customer is at risk or inactive." in page
+    assert "Not enough history yet" in page
     assert_bi_tools_read_the_reports(PipelineRun(tmp_path / "example.duckdb", reports_dir, None))
 
 
@@ -120,9 +126,8 @@ def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
 
     lines = summarize(warehouse, reports, dt.date(2026, 6, 30)).splitlines()
     assert lines[4:] == [
-        f"Warehouse: {warehouse} (views reports.customer_activity_report, "
-        "reports.customer_item_activity_report, reports.customer_status_changes, "
-        "reports.activity_kpis_monthly), as of 2026-06-30 until a run as of 2026-11-20 "
+        f"Warehouse: {warehouse} (the reports are the views of its schema reports), as of "
+        "2026-06-30 until a run as of 2026-11-20 "
         "(the sensor latest_date_after_backfill starts one when the Dagster daemon runs)",
         f"Published in {reports / 'backfills' / '2026-06-30'}; the current reports in {reports} "
         "stay as of 2026-11-20, a later date",

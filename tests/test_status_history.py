@@ -119,3 +119,68 @@ def test_the_kpi_asset_shows_the_last_12_months(hand_built_run):
         metadata["latest_month_newly_inactive"],
         metadata["latest_month_reactivated"],
     ) == (6, 4, 3, 0)
+
+
+# The backtest, as of 2024-06-30 with a horizon of 90 days: the month ends up to 2024-04-01.
+# C05 (annual, first purchase 2023-05-01, never again) is active and silent on all of them.
+# C04 (quarterly) counts from July: active and silent while its purchase of 2024-01-15 is more
+# than 90 days away (July to September), active and not silent in October and November,
+# inactive from 2023-12-30 (flagged, not silent: it buys on 2024-01-15), then active and silent
+# after its last purchase. C07 counts from February, C02 from March: active and silent.
+# (customers, flagged, flagged_silent, unflagged_silent, precision)
+BACKTEST = {
+    "2023-05-31": (1, 0, 0, 1, None),
+    "2023-06-30": (1, 0, 0, 1, None),
+    "2023-07-31": (2, 0, 0, 2, None),
+    "2023-08-31": (2, 0, 0, 2, None),
+    "2023-09-30": (2, 0, 0, 2, None),
+    "2023-10-31": (2, 0, 0, 1, None),
+    "2023-11-30": (2, 0, 0, 1, None),
+    "2023-12-31": (2, 1, 0, 1, "0.0000"),
+    "2024-01-31": (2, 0, 0, 2, None),
+    "2024-02-29": (3, 0, 0, 3, None),
+    "2024-03-31": (4, 0, 0, 4, None),
+}
+
+
+def expected_backtest() -> list[tuple]:
+    # No customer of the fixture has the 4 purchase dates the adaptive rule needs: both rules
+    # give the same counts. Recall is 0 throughout: nobody flagged went silent.
+    return [
+        (AS_OF, rule, D(month_end), 90, *counts, None if precision is None else Decimal(precision),
+         Decimal("0.0000"))
+        for rule in ("adaptive", "billing_cycle")
+        for month_end, (*counts, precision) in BACKTEST.items()
+    ]  # fmt: skip
+
+
+def test_the_backtest_counts_who_the_flag_named_and_who_went_silent(hand_built_run):
+    rows = hand_built_run.query(
+        "select * from reports.inactivity_backtest order by inactivity_rule, month_end"
+    )
+    assert rows == expected_backtest()
+    with duckdb.connect(str(hand_built_run.reports_dir / "reports.duckdb"), read_only=True) as con:
+        published = con.execute(
+            "select * from inactivity_backtest order by inactivity_rule, month_end"
+        ).fetchall()
+    assert published == rows
+
+
+def test_the_backtest_asset_shows_each_rules_last_month_ends(hand_built_run):
+    metadata = hand_built_run.metadata("reports/inactivity_backtest")
+    assert metadata["dagster/row_count"] == 22
+    for rule in ("billing_cycle", "adaptive"):
+        table = [dict(r.data) for r in metadata[f"{rule}_last_12_month_ends"].records]
+        assert [row["month_end"] for row in table] == list(BACKTEST)
+        assert table[7] == {
+            "month_end": "2023-12-31",
+            "customers": 2,
+            "flagged": 1,
+            "flagged_silent": 0,
+            "unflagged_silent": 1,
+            "precision": 0.0,
+            "recall": 0.0,
+        }
+        # The latest month end flags nobody: no precision to plot, a recall of 0.
+        assert f"{rule}_latest_precision" not in metadata
+        assert metadata[f"{rule}_latest_recall"] == 0.0

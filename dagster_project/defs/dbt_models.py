@@ -223,6 +223,56 @@ def kpi_metadata(con, relation: str) -> dict[str, Any]:
     return metadata
 
 
+BACKTEST_REPORT = "inactivity_backtest"
+BACKTEST_RULES = ("billing_cycle", "adaptive")
+BACKTEST_COLUMNS = (
+    ("month_end", "string"),
+    ("customers", "int"),
+    ("flagged", "int"),
+    ("flagged_silent", "int"),
+    ("unflagged_silent", "int"),
+    ("precision", "float"),
+    ("recall", "float"),
+)
+
+
+def backtest_metadata(con, relation: str) -> dict[str, Any]:
+    """Per inactivity rule, the backtest's last month ends as a table, and the latest month
+    end's precision and recall as numbers (plotted by the UI across materializations): the
+    evidence a user compares the rules on."""
+    names = [name for name, _ in BACKTEST_COLUMNS]
+    metadata: dict[str, Any] = {}
+    for rule in BACKTEST_RULES:
+        rows = con.execute(
+            f"select {', '.join(names)} from {relation} where inactivity_rule = ? "
+            "order by month_end desc limit ?",
+            [rule, KPI_MONTHS_SHOWN],
+        ).fetchall()
+        month_ends = [
+            {
+                name: str(value)
+                if name == "month_end"
+                else (
+                    float(value) if name in ("precision", "recall") and value is not None else value
+                )
+                for name, value in zip(names, row, strict=True)
+            }
+            for row in reversed(rows)
+        ]
+        metadata[f"{rule}_last_{KPI_MONTHS_SHOWN}_month_ends"] = MV.table(
+            records=[TableRecord(m) for m in month_ends],
+            schema=TableSchema(
+                columns=[TableColumn(name, kind) for name, kind in BACKTEST_COLUMNS]
+            ),
+        )
+        if month_ends:
+            for measure in ("precision", "recall"):
+                value = month_ends[-1][measure]
+                if value is not None:
+                    metadata[f"{rule}_latest_{measure}"] = value
+    return metadata
+
+
 def _metadata_read_after_the_build(con, node: Mapping[str, Any], event) -> dict[str, Any]:
     """What the UI shows beyond dagster-dbt's metadata: a report's row count and as-of date
     (counted here: dagster-dbt's `fetch_row_counts` skips views, which the reports are, and
@@ -238,6 +288,8 @@ def _metadata_read_after_the_build(con, node: Mapping[str, Any], event) -> dict[
         metadata = {"dagster/row_count": rows, "as_of_date": as_of_date or ""}
         if node["name"] == KPI_REPORT:
             metadata |= kpi_metadata(con, relation)
+        if node["name"] == BACKTEST_REPORT:
+            metadata |= backtest_metadata(con, relation)
         return metadata
     if node["name"] == FILES_NAMED_AHEAD_TEST and not event.passed:
         files = con.execute(

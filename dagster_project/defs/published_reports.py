@@ -6,6 +6,7 @@
 - `inactive_customers.csv`: the call list for sales teams;
 - `call_lists/<rep>.csv`: each sales rep's customers to win back, in the order to call them
   (see `dagster_project/call_lists.py`);
+- `index.html`: the reports on one page for sales managers (`dagster_project/report_page.py`);
 - `customer_item_activity_report.parquet`, on demand only (materialize it in the UI): it is
   about as large as the order history, so writing it every day would cost a daily run in
   proportion to the history;
@@ -46,6 +47,7 @@ from dagster_project import settings
 from dagster_project.call_lists import CALL_LISTS_DIR, write_call_lists
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 from dagster_project.extracts import exact_path_sql
+from dagster_project.report_page import PAGE_FILE, write_report_page
 from dagster_project.reports_database import (
     READER_STORAGE_VERSION,
     Publication,
@@ -74,6 +76,7 @@ REPORTS_FRESHNESS = FreshnessPolicy.time_window(
 )
 CALL_LIST_KEY = AssetKey(["published", "inactive_customers_csv"])
 WIN_BACK_KEY = AssetKey(["published", "win_back_call_lists"])
+PAGE_KEY = AssetKey(["published", "report_page"])
 WIN_BACK_SCHEMA = TableSchema(
     columns=[
         TableColumn("sales_rep", "string"),
@@ -417,6 +420,24 @@ def _reports_database_metadata(con, done: Publication, destination: Path, as_of_
             "a rep in `unassigned.csv`).",
             skippable=True,
         ),
+        AssetSpec(
+            key=PAGE_KEY,
+            deps=[
+                AssetKey(["reports", table])
+                for table in (
+                    "customer_activity_report",
+                    "activity_kpis_monthly",
+                    "win_back_call_list",
+                    "inactivity_backtest",
+                )
+            ],
+            group_name="published",
+            kinds={"html"},
+            description=f"`REPORTS_DIR/{PAGE_FILE}`: the reports on one page for sales managers "
+            "(customers by stage, month by month, each rep's first calls, the backtest of the "
+            "inactivity flag), self-contained: it opens offline in any browser.",
+            skippable=True,
+        ),
     ],
     can_subset=True,
     # One step publishes everything through one connection to the warehouse.
@@ -497,6 +518,15 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
 
             if WIN_BACK_KEY in selected:
                 yield _publish_win_back_call_lists(context, con, reports_dir, as_of_date)
+
+            if PAGE_KEY in selected:
+                destination = reports_dir / PAGE_FILE
+                write_report_page(con, destination)
+                context.log.info(f"Published the reports' page to {destination}")
+                yield MaterializeResult(
+                    asset_key=PAGE_KEY,
+                    metadata={"as_of_date": str(as_of_date), "path": MV.path(str(destination))},
+                )
 
             if database is not None:
                 destination = reports_dir / REPORTS_DATABASE

@@ -74,7 +74,8 @@ select
     inactivity_rule,
     purchase_date as change_date,
     'first_purchase' as change_kind,
-    cast(null as integer) as days_inactive
+    cast(null as integer) as days_inactive,
+    cast(null as date) as previous_purchase_date
 from gaps
 where purchase_number = 1
 union all
@@ -84,7 +85,8 @@ select
     inactivity_rule,
     inactive_from as change_date,
     'became_inactive' as change_kind,
-    cast(null as integer) as days_inactive
+    cast(null as integer) as days_inactive,
+    purchase_date as previous_purchase_date
 from gaps
 where next_purchase_date is null or next_purchase_date > inactive_from
 union all
@@ -95,6 +97,7 @@ select
     next_purchase_date as change_date,
     'reactivated' as change_kind,
     cast({{ dbt.datediff('inactive_from', 'next_purchase_date', 'day') }} as integer)
-        as days_inactive
+        as days_inactive,
+    purchase_date as previous_purchase_date
 from gaps
 where next_purchase_date > inactive_from

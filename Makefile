@@ -18,7 +18,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 BI_READER_DUCKDB := 1.4.4
 BI_READER_VENV := .venv-duckdb-$(BI_READER_DUCKDB)
 
-.PHONY: install run ui test lint manifest sample lock clean bi-reader bench
+.PHONY: install run ui test lint manifest sample lock clean bi-reader bench ui-screenshots
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ run: install
 
 ui: manifest
 	$(AS_OF_DATE_DEFAULT) $(BIN)/dagster dev --workspace workspace.yaml
+
+# Screenshots of the UI's expanded asset lineage and asset pages, in headless Chromium (needs
+# Debian's `chromium`, Node and npm): tools/ui_screenshots/out/.
+ui-screenshots: manifest
+	tools/ui_screenshots/run.sh
 
 lint: install
 	$(BIN)/ruff check dagster_project tests

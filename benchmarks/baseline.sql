@@ -368,20 +368,52 @@ select
 from customers
 order by customer_id;
 
+-- Each item's rhythm in a customer's buying: the median of the days between the distinct dates
+-- they bought it on.
+create or replace temp table item_rhythms as
+with dates as (
+    select distinct l.customer_id, l.item_id, o.order_date
+    from visible_lines as l
+    inner join orders as o on l.order_id = o.order_id and l.customer_id = o.customer_id
+    where o.is_purchase
+)
+select customer_id, item_id, count(*) as purchase_dates, median(gap) as usual_days
+from (
+    select
+        *,
+        order_date - lag(order_date) over (partition by customer_id, item_id order by order_date)
+            as gap
+    from dates
+)
+group by all;
+
 create or replace table customer_item_activity_report as
+with item_activity as (
+    select
+        date '$as_of_date' as as_of_date,
+        l.customer_id,
+        l.item_id,
+        i.item_name,
+        i.category,
+        min(o.order_date) filter (where o.is_purchase) as first_purchase_date,
+        max(o.order_date) filter (where o.is_purchase) as last_purchase_date,
+        count(distinct l.order_id) filter (where o.is_purchase)::integer as purchase_count,
+        sum(l.quantity)::decimal(18, 4) as total_quantity,
+        sum(l.amount)::decimal(18, 2) as net_revenue
+    from visible_lines as l
+    inner join orders as o on l.order_id = o.order_id and l.customer_id = o.customer_id
+    left join item_master as i on l.item_id = i.item_id
+    group by all
+)
 select
-    date '$as_of_date' as as_of_date,
-    l.customer_id,
-    l.item_id,
-    i.item_name,
-    i.category,
-    min(o.order_date) filter (where o.is_purchase) as first_purchase_date,
-    max(o.order_date) filter (where o.is_purchase) as last_purchase_date,
-    count(distinct l.order_id) filter (where o.is_purchase)::integer as purchase_count,
-    sum(l.quantity)::decimal(18, 4) as total_quantity,
-    sum(l.amount)::decimal(18, 2) as net_revenue
-from visible_lines as l
-inner join orders as o on l.order_id = o.order_id and l.customer_id = o.customer_id
-left join item_master as i on l.item_id = i.item_id
-group by all
-order by l.customer_id, l.item_id;
+    a.*,
+    case when r.purchase_dates >= 3 then round(r.usual_days, 1)::decimal(10, 1) end
+        as usual_days_between_purchases,
+    case
+        when coalesce(r.purchase_dates, 0) < 3 then 'occasional'
+        when date '$as_of_date' - a.last_purchase_date > 3 * r.usual_days then 'lapsed'
+        else 'regular'
+    end as item_status
+from item_activity as a
+left join item_rhythms as r on a.customer_id = r.customer_id and a.item_id = r.item_id
+order by a.customer_id, a.item_id;

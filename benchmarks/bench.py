@@ -345,7 +345,8 @@ COMPARED_COLUMNS = {
     ),
     "customer_item_activity_report": (
         "as_of_date, customer_id, item_id, item_name, category, first_purchase_date, "
-        "last_purchase_date, purchase_count, total_quantity, net_revenue"
+        "last_purchase_date, purchase_count, total_quantity, net_revenue, "
+        "usual_days_between_purchases, item_status"
     ),
     "customer_status_changes": "as_of_date, customer_id, change_date, change_kind, days_inactive",
     "activity_kpis_monthly": (

@@ -34,8 +34,9 @@ BUILDS_OF_CHANGES_KEPT = 60
 # Raised when the stored tables change in a way every row must follow: a warehouse built with
 # another layout is rebuilt whole once. 4: the incremental models and their keys kept by this
 # module (earlier layouts kept them in dbt models). 5: each customer's purchase dates and
-# changes of status. 6: the purchase date before each change, and the backtest's changes.
-STORAGE_LAYOUT = 6
+# changes of status. 6: the purchase date before each change, and the backtest's changes. 7: each
+# item's purchase dates and usual days between them.
+STORAGE_LAYOUT = 7
 # The tables and views that earlier layouts kept in dbt models, dropped when a warehouse is
 # taken up.
 OBSOLETE_RELATIONS = (
@@ -304,7 +305,11 @@ def finish_build(con, build_plan: BuildPlan, build_number: int, files: Iterable[
                 insert into {RECOMPUTED_CUSTOMERS}
                 select ?, customer_key,
                        customer_key in (select customer_key from {SCHEMA}.customers_of_new_orders)
-                from {SCHEMA}.customers_to_recompute
+                from (
+                    select customer_key from {SCHEMA}.customers_to_recompute
+                    union
+                    select customer_key from {SCHEMA}.customers_with_changed_usual_items
+                )
                 """,
                 [build_number],
             )

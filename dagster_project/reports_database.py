@@ -11,6 +11,8 @@ there), over tables of the same names as the warehouse's:
   `intermediate.int_customer_status_changes` (each customer's changes of status);
 - `inactivity_backtest` reads `intermediate.int_customer_backtest_changes` (each customer's
   changes of its month-end counts);
+- `win_back_call_list` reads the customer report, the customer x item history,
+  `intermediate.int_customer_usual_items` (each customer's top items) and `staging.stg_items`;
 - `intermediate.reports_publication`: the as-of date, the dbt build the file holds, and a
   fingerprint of its item master (rewritten only when that changes).
 
@@ -56,6 +58,7 @@ ITEM_REPORT = "customer_item_activity_report"
 # read, under the same names in both files:
 VIEWS = (
     f"reports.{CUSTOMER_REPORT}",
+    "reports.win_back_call_list",
     f"reports.{ITEM_REPORT}",
     "reports.customer_status_changes",
     "reports.activity_kpis_monthly",
@@ -65,7 +68,8 @@ ITEM_HISTORY = "intermediate.int_customer_item_history"
 CUSTOMER_ACTIVITY = "intermediate.int_customer_activity"
 STATUS_CHANGES = "intermediate.int_customer_status_changes"
 BACKTEST_CHANGES = "intermediate.int_customer_backtest_changes"
-TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY, STATUS_CHANGES, BACKTEST_CHANGES)
+USUAL_ITEMS = "intermediate.int_customer_usual_items"
+TABLES = (ITEM_HISTORY, CUSTOMER_ACTIVITY, STATUS_CHANGES, BACKTEST_CHANGES, USUAL_ITEMS)
 ITEM_MASTER = "staging.stg_items"
 PUBLICATION = "intermediate.reports_publication"
 # Past this share of its rows replaced since it was written whole, the file is written whole
@@ -128,6 +132,20 @@ def _link_as_previous(destination: Path) -> None:
         previous.unlink(missing_ok=True)
         return
     os.replace(linking, previous)
+
+
+def in_the_published_file(query: str) -> str:
+    """`query` with its references to the reports (a report may read another: the win-back call
+    list reads the customer report) moved from the warehouse's schema `reports` to the file's
+    `main`, where the published file keeps them."""
+    for view in VIEWS:
+        name = view.split(".")[1]
+        query = re.sub(
+            rf'(?<![\w."])(?:reports|"reports")\.(?:{name}|"{name}")(?![\w"])',
+            f"main.{name}",
+            query,
+        )
+    return query
 
 
 def view_query(con, view: str) -> str:
@@ -249,7 +267,7 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
     # looked up there, wherever and under whatever name the file is opened later. The reports
     # are in the file's main schema, where a BI tool looks first.
     warehouse = con.execute("select current_database()").fetchone()[0].replace('"', '""')
-    queries = {view: view_query(con, view) for view in VIEWS}
+    queries = {view: in_the_published_file(view_query(con, view)) for view in VIEWS}
     con.execute(f'use "{catalog}"')
     try:
         for view, query in queries.items():
@@ -449,6 +467,7 @@ def _apply_changes(
             counts["customer_rows"] = _replace_rows(con, CUSTOMER_ACTIVITY, "")
             _replace_rows(con, STATUS_CHANGES, "")
             _replace_rows(con, BACKTEST_CHANGES, "")
+            _replace_rows(con, USUAL_ITEMS, "")
             _write_small_parts(
                 con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]
             )

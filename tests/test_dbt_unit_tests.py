@@ -32,6 +32,9 @@ EXPECTED_UNIT_TESTS = {
     "activity_kpis_monthly_adds_up_a_small_history",
     "win_back_call_list_ranks_each_reps_customers_by_revenue_at_risk",
     "int_customer_backtest_changes_counts_each_period_from_month_end_to_month_end",
+    "int_customer_item_history_measures_each_items_rhythm",
+    "customer_item_activity_report_tells_regular_items_from_lapsed_and_occasional_ones",
+    "win_back_call_list_names_the_regular_items_a_customer_at_risk_stopped_buying",
     # The incremental branches: a daily build's rows for the keys it recomputes.
     "int_order_lines_current_numbers_a_builds_orders_after_the_stored_ones",
     "int_orders_recomputes_only_the_orders_of_the_build",

@@ -36,7 +36,13 @@ REPORTS = (
     "intermediate.int_customer_status_changes",
     "intermediate.int_customer_backtest_changes",
 )
-PUBLISHED = ("customer_activity_report", "customer_item_activity_report")
+PUBLISHED = (
+    "customer_activity_report",
+    "customer_item_activity_report",
+    "win_back_call_list",
+    "inactivity_backtest",
+    "customer_status_changes",
+)
 # Seen-everything state: the first build reads the files up to 2024-06-24, whose orders are all
 # dated on or before it (orders_2024-06-30.csv holds an order dated 2024-07-05: left out here).
 FIRST_DAY = dt.date(2024, 6, 24)

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.reports_database import VIEWS as DATABASE_VIEWS
 from dagster_project.settings import REPO_ROOT
 from tests.conftest import run_pipeline
 
@@ -23,7 +24,7 @@ BI_READER_PYTHON = Path(
     os.environ.get("BI_READER_PYTHON", REPO_ROOT / ".venv-duckdb-1.4.4" / "bin" / "python")
 )
 
-READ_BOTH_TABLES = """
+READ_EVERY_REPORT = """
 import json, sys, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)
 print(json.dumps({
@@ -31,20 +32,26 @@ print(json.dumps({
     "tables": {
         table: [[str(v) for v in row] for row in con.execute(
             f"select * from {table} order by all").fetchall()]
-        for table in ("customer_activity_report", "customer_item_activity_report")
+        for table in sys.argv[2:]
     },
 }))
 """
 
 
 def assert_bi_tools_read_the_reports(run) -> None:
-    """`reports.duckdb` of `run` opens in DuckDB 1.4 and shows both reports as the warehouse
-    does."""
+    """`reports.duckdb` of `run` opens in DuckDB 1.4 and shows every report in it as the
+    warehouse does."""
     if not BI_READER_PYTHON.exists():
         pytest.fail(f"{BI_READER_PYTHON} is missing: `make bi-reader` creates it")
     published = run.reports_dir / "reports.duckdb"
     completed = subprocess.run(
-        [str(BI_READER_PYTHON), "-c", READ_BOTH_TABLES, str(published)],
+        [
+            str(BI_READER_PYTHON),
+            "-c",
+            READ_EVERY_REPORT,
+            str(published),
+            *(view.split(".")[1] for view in DATABASE_VIEWS),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -52,6 +59,7 @@ def assert_bi_tools_read_the_reports(run) -> None:
     assert completed.returncode == 0, completed.stderr
     seen = json.loads(completed.stdout)
     assert seen["version"].startswith("1.4.")
+    assert len(seen["tables"]) == len(DATABASE_VIEWS)
     for table, rows in seen["tables"].items():
         expected = run.query(f"select * from reports.{table} order by all")
         assert rows == [[str(v) for v in row] for row in expected], table

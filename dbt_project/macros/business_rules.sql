@@ -172,6 +172,18 @@
     end
 {%- endmacro %}
 
+{#- An item's status in a customer's buying: `occasional` below `regular_item_min_purchases`
+    purchase dates; `lapsed` once the days since its last purchase pass `adaptive_multiplier`
+    times its usual days between purchases; `regular` otherwise. -#}
+{% macro item_status(purchase_dates, usual_days_between, days_since_last_purchase) -%}
+    case
+        when {{ purchase_dates }} < {{ var('regular_item_min_purchases') | int }} then 'occasional'
+        when {{ days_since_last_purchase }}
+            > {{ var('adaptive_multiplier') | float }} * {{ usual_days_between }} then 'lapsed'
+        else 'regular'
+    end
+{%- endmacro %}
+
 {#- The first day on which the days since the last purchase exceeded the threshold; empty unless
     the customer is inactive. -#}
 {% macro inactive_since(last_purchase_date, days_since_last_purchase, threshold_days) -%}

@@ -73,3 +73,16 @@
         rows between unbounded preceding and current row
     )
 {%- endmacro %}
+
+{#- The median of `column` over the rows of a grouping. -#}
+{% macro median_of(column) -%}
+    {{ return(adapter.dispatch('median_of')(column)) }}
+{%- endmacro %}
+
+{% macro default__median_of(column) -%}
+    percentile({{ column }}, 0.5)
+{%- endmacro %}
+
+{% macro duckdb__median_of(column) -%}
+    median({{ column }})
+{%- endmacro %}

@@ -28,3 +28,7 @@ def type_string():
 
 def generate_series(upper_bound):
     return f"select generate_series as generated_number from generate_series(1, {upper_bound})"
+
+
+def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+    return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"

@@ -34,17 +34,74 @@ order_items as (
         sum(amount) as amount
     from visible_lines
     group by order_number, item_id
+),
+
+item_orders as (
+    -- Each order's items, with the order's customer, date and kind.
+    select
+        orders.customer_id,
+        orders.customer_key,
+        orders.order_date,
+        orders.is_purchase,
+        order_items.item_id,
+        order_items.quantity,
+        order_items.amount
+    from order_items
+    inner join orders on order_items.order_number = orders.order_number
+),
+
+item_totals as (
+    select
+        customer_id,
+        customer_key,
+        item_id,
+        min(case when is_purchase then order_date end) as first_purchase_date,
+        max(case when is_purchase then order_date end) as last_purchase_date,
+        count(case when is_purchase then 1 end) as purchase_count,
+        sum(quantity) as total_quantity,
+        sum(amount) as net_revenue
+    from item_orders
+    group by customer_id, customer_key, item_id
+),
+
+item_purchase_dates as (
+    -- The distinct dates a customer bought the item on: its rhythm, as for the customer's.
+    select distinct
+        customer_key,
+        item_id,
+        order_date as purchase_date
+    from item_orders
+    where is_purchase
+),
+
+item_purchase_gaps as (
+    select
+        customer_key,
+        item_id,
+        {{ dbt.datediff(
+            'lag(purchase_date) over (partition by customer_key, item_id order by purchase_date)',
+            'purchase_date',
+            'day'
+        ) }} as days_since_previous_purchase
+    from item_purchase_dates
+),
+
+item_rhythms as (
+    select
+        customer_key,
+        item_id,
+        count(*) as purchase_date_count,
+        {{ median_of('days_since_previous_purchase') }} as usual_days_between_purchases
+    from item_purchase_gaps
+    group by customer_key, item_id
 )
 
 select
-    orders.customer_id,
-    orders.customer_key,
-    order_items.item_id,
-    min(case when orders.is_purchase then orders.order_date end) as first_purchase_date,
-    max(case when orders.is_purchase then orders.order_date end) as last_purchase_date,
-    count(case when orders.is_purchase then 1 end) as purchase_count,
-    sum(order_items.quantity) as total_quantity,
-    sum(order_items.amount) as net_revenue
-from order_items
-inner join orders on order_items.order_number = orders.order_number
-group by orders.customer_id, orders.customer_key, order_items.item_id
+    item_totals.*,
+    coalesce(item_rhythms.purchase_date_count, 0) as purchase_date_count,
+    item_rhythms.usual_days_between_purchases
+from item_totals
+left join item_rhythms
+    on
+        item_totals.customer_key = item_rhythms.customer_key
+        and item_totals.item_id = item_rhythms.item_id

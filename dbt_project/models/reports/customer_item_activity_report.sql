@@ -51,7 +51,17 @@ select
     -- overall status (an item never bought on a purchase order is lapsed too).
     coalesce(
         item_history.days_since_last_purchase > customer_activity.inactivity_threshold_days, true
-    ) as item_lapsed
+    ) as item_lapsed,
+    -- The item's own rhythm, shown for the items bought often enough to have one.
+    case
+        when item_history.purchase_date_count >= {{ var('regular_item_min_purchases') | int }}
+            then cast(round(item_history.usual_days_between_purchases, 1) as decimal(10, 1))
+    end as usual_days_between_purchases,
+    {{ item_status(
+        'item_history.purchase_date_count',
+        'item_history.usual_days_between_purchases',
+        'item_history.days_since_last_purchase'
+    ) }} as item_status
 from item_history
 inner join customer_activity on item_history.customer_id = customer_activity.customer_id
 left join items on item_history.item_id = items.item_id

@@ -69,6 +69,25 @@ def _legend(series: list[tuple[str, str]]) -> str:
     )
 
 
+def _svg(width: int, height: int) -> str:
+    return (
+        f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" '
+        'xmlns="http://www.w3.org/2000/svg">'
+    )
+
+
+def _x_label(labels: list[str], i: int, x: float, y: float) -> list[str]:
+    """The label under position `i`: every one up to 12, every third past that."""
+    if len(labels) <= 12 or i % 3 == 0:
+        return [f'<text x="{x:.1f}" y="{y}" text-anchor="middle">{_e(labels[i])}</text>']
+    return []
+
+
+def _chart(parts: list[str], series: list[tuple]) -> str:
+    """The chart's legend (a name and color per series), then the chart."""
+    return _legend([(name, color) for name, color, _ in series]) + "".join([*parts, "</svg>"])
+
+
 def bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]], stacked: bool) -> str:
     """Bars per label, of each series (name, color, values): stacked, or side by side. Each bar
     carries its figure as a tooltip."""
@@ -82,8 +101,7 @@ def bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]], stack
     slot = (width - left) / max(len(labels), 1)
     scale = (height - bottom - top) / highest
     parts = [
-        f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'xmlns="http://www.w3.org/2000/svg">',
+        _svg(width, height),
         f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
         'stroke="#9e9e9e"/>',
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{highest:,}</text>',
@@ -103,13 +121,8 @@ def bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]], stack
             )
             if stacked:
                 base = y
-        if len(labels) <= 12 or i % 3 == 0:
-            parts.append(
-                f'<text x="{x0 + slot * 0.4:.1f}" y="{height - bottom + 14}" '
-                f'text-anchor="middle">{_e(label)}</text>'
-            )
-    parts.append("</svg>")
-    return _legend([(name, color) for name, color, _ in series]) + "".join(parts)
+        parts += _x_label(labels, i, x0 + slot * 0.4, height - bottom + 14)
+    return _chart(parts, series)
 
 
 def line_chart(labels: list[str], series: list[tuple[str, str, list[float | None]]]) -> str:
@@ -117,10 +130,7 @@ def line_chart(labels: list[str], series: list[tuple[str, str, list[float | None
     width, height, left, bottom, top = 960, 240, 48, 36, 12
     slot = (width - left - 12) / max(len(labels) - 1, 1)
     scale = height - bottom - top
-    parts = [
-        f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-    ]
+    parts = [_svg(width, height)]
     for share in (0, 0.5, 1):
         y = height - bottom - share * scale
         parts.append(
@@ -147,14 +157,9 @@ def line_chart(labels: list[str], series: list[tuple[str, str, list[float | None
                     f'<polyline points="{" ".join(segment)}" fill="none" stroke="{color}" '
                     'stroke-width="2"/>'
                 )
-    for i, label in enumerate(labels):
-        if len(labels) <= 12 or i % 3 == 0:
-            parts.append(
-                f'<text x="{left + i * slot:.1f}" y="{height - bottom + 14}" '
-                f'text-anchor="middle">{_e(label)}</text>'
-            )
-    parts.append("</svg>")
-    return _legend([(name, color) for name, color, _ in series]) + "".join(parts)
+    for i in range(len(labels)):
+        parts += _x_label(labels, i, left + i * slot, height - bottom + 14)
+    return _chart(parts, series)
 
 
 def _stage_tiles(con) -> tuple[str, object]:

@@ -177,6 +177,8 @@ def test_the_lineage_holds_the_business_entities_alone(defs):
         "reports/win_back_call_list": {
             "reports/customer_activity_report",
             "intermediate/int_customer_usual_items",
+            "intermediate/int_customer_item_history",
+            "staging/stg_items",
         },
     }
 

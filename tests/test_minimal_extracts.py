@@ -85,8 +85,10 @@ def test_minimal_extracts_publish_every_report(case, dbt_manifest, tmp_path):
 
     assert run.result.success
     assert sorted(path.name for path in run.reports_dir.iterdir()) == [
+        "call_lists",
         "customer_activity_report.parquet",
         "inactive_customers.csv",
+        "index.html",
         "reports.duckdb",
     ]
     customers, customer_items = EXPECTED[case]

@@ -69,11 +69,24 @@
 {#- The inactivity rule chosen (var inactivity_rule): `billing_cycle` or `adaptive`. -#}
 {% macro inactivity_rule() -%}
     {%- set rule = var('inactivity_rule') -%}
-    {%- if rule not in ('billing_cycle', 'adaptive') -%}
+    {%- if rule not in inactivity_rule_names() -%}
         {{ exceptions.raise_compiler_error(
             "var inactivity_rule must be billing_cycle or adaptive, got '" ~ rule ~ "'") }}
     {%- endif -%}
     {{ return(rule) }}
+{%- endmacro %}
+
+{#- Both inactivity rules: the status history and the backtest keep both, so that choosing the
+    other rule takes one run. -#}
+{% macro inactivity_rule_names() -%}
+    {{ return(['billing_cycle', 'adaptive']) }}
+{%- endmacro %}
+
+{#- The rules as a relation of one column, `inactivity_rule`, to cross with per-customer rows. -#}
+{% macro inactivity_rules() -%}
+    (values
+    {%- for rule in inactivity_rule_names() %} ('{{ rule }}'){{ "," if not loop.last }}
+    {%- endfor %}) as rules (inactivity_rule)
 {%- endmacro %}
 
 {#- Which rule sets a customer's threshold: `adaptive` when that rule is chosen and the customer

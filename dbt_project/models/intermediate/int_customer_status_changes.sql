@@ -45,7 +45,7 @@ thresholds as (
 
 inactivity_rules as (
     select rules.inactivity_rule
-    from (values ('billing_cycle'), ('adaptive')) as rules (inactivity_rule)
+    from {{ inactivity_rules() }}
 ),
 
 gaps as (

@@ -40,7 +40,7 @@ month_ends as (
 
 inactivity_rules as (
     select rules.inactivity_rule
-    from (values ('billing_cycle'), ('adaptive')) as rules (inactivity_rule)
+    from {{ inactivity_rules() }}
 ),
 
 counts as (

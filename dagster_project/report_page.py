@@ -1,6 +1,7 @@
 """`REPORTS_DIR/index.html`: the reports on one page for sales managers, opened from a shared
-folder in any browser, offline. It is self-contained: styles and charts (SVG) are inside it; it
-runs no script and loads nothing. The call lists it links to lie beside it (`call_lists/`).
+folder in any browser, offline. It is self-contained: its styles and its charts' library
+(plotly.js, about 5 MB, inlined once) are inside it, and it loads nothing. The call lists it links
+to lie beside it (`call_lists/`).
 
 It shows what a sales manager asks first: how many customers are active, at risk, inactive;
 how that moved month by month; whom each rep should call first; and whether the inactivity
@@ -12,6 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
 
 from dagster_project.call_lists import file_names
 from dagster_project.reports_database import replace_atomically
@@ -26,6 +31,7 @@ STAGES = (
     ("never_purchased", "Never purchased", "#757575"),
 )
 RULE_COLORS = {"billing_cycle": "#1565c0", "adaptive": "#6a1b9a"}
+CHART_HEIGHT = 300
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -44,10 +50,6 @@ th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #eeee
          vertical-align: top; }
 th { background: #fafafa; }
 td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
-.legend span { display: inline-block; margin-right: 1rem; font-size: .85rem; }
-.legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem;
-            vertical-align: -.1rem; }
-svg text { font-size: 11px; fill: #424242; }
 """
 
 
@@ -59,107 +61,62 @@ def _money(value) -> str:
     return "" if value is None else f"{float(value):,.2f}"
 
 
-def _legend(series: list[tuple[str, str]]) -> str:
-    return (
-        '<div class="legend">'
-        + "".join(
-            f'<span><i style="background:{color}"></i>{_e(name)}</span>' for name, color in series
-        )
-        + "</div>"
+def _figure_html(figure, chart_id: str) -> str:
+    """A Plotly figure as a div and the script that draws it; plotly.js itself is inlined once,
+    in the page's head."""
+    figure.update_layout(
+        template="plotly_white",
+        height=CHART_HEIGHT,
+        margin={"l": 56, "r": 16, "t": 16, "b": 40},
+        legend={"orientation": "h", "y": -0.18, "traceorder": "normal"},
+        font={"family": "system-ui, sans-serif", "size": 12},
+        hovermode="x unified",
+    )
+    return pio.to_html(
+        figure,
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=chart_id,
+        default_height=f"{CHART_HEIGHT}px",
+        config={"displaylogo": False, "responsive": True},
     )
 
 
-def _svg(width: int, height: int) -> str:
-    return (
-        f'<svg role="img" viewBox="0 0 {width} {height}" width="100%" '
-        'xmlns="http://www.w3.org/2000/svg">'
+def bar_chart(
+    chart_id: str, labels: list[str], series: list[tuple[str, str, list[int]]], stacked: bool
+) -> str:
+    """Bars per label, of each series (name, color, values): stacked, or side by side."""
+    figure = go.Figure(
+        [
+            go.Bar(name=name, x=labels, y=values, marker_color=color)
+            for name, color, values in series
+        ]
     )
+    figure.update_layout(barmode="stack" if stacked else "group")
+    figure.update_yaxes(tickformat=",d", rangemode="tozero")
+    return _figure_html(figure, chart_id)
 
 
-def _x_label(labels: list[str], i: int, x: float, y: float) -> list[str]:
-    """The label under position `i`: every one up to 12, every third past that."""
-    if len(labels) <= 12 or i % 3 == 0:
-        return [f'<text x="{x:.1f}" y="{y}" text-anchor="middle">{_e(labels[i])}</text>']
-    return []
-
-
-def _chart(parts: list[str], series: list[tuple]) -> str:
-    """The chart's legend (a name and color per series), then the chart."""
-    return _legend([(name, color) for name, color, _ in series]) + "".join([*parts, "</svg>"])
-
-
-def bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]], stacked: bool) -> str:
-    """Bars per label, of each series (name, color, values): stacked, or side by side. Each bar
-    carries its figure as a tooltip."""
-    width, height, left, bottom, top = 960, 260, 48, 36, 12
-    totals = (
-        [sum(values[i] for _, _, values in series) for i in range(len(labels))]
-        if stacked
-        else [max((values[i] for _, _, values in series), default=0) for i in range(len(labels))]
-    )
-    highest = max(totals, default=0) or 1
-    slot = (width - left) / max(len(labels), 1)
-    scale = (height - bottom - top) / highest
-    parts = [
-        _svg(width, height),
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
-        'stroke="#9e9e9e"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{highest:,}</text>',
-        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end">0</text>',
-    ]
-    bar_width = slot * (0.8 if stacked else 0.8 / max(len(series), 1))
-    for i, label in enumerate(labels):
-        x0 = left + i * slot + slot * 0.1
-        base = height - bottom
-        for number, (name, color, values) in enumerate(series):
-            bar = values[i] * scale
-            x = x0 if stacked else x0 + number * bar_width
-            y = base - bar
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar:.1f}" '
-                f'fill="{color}"><title>{_e(label)}: {values[i]:,} {_e(name)}</title></rect>'
+def line_chart(
+    chart_id: str, labels: list[str], series: list[tuple[str, str, list[float | None]]]
+) -> str:
+    """Lines of shares (0 to 1) per label; a missing value breaks its line. Each series is
+    (name, color, values, dash): dashed for recall, solid for precision."""
+    figure = go.Figure(
+        [
+            go.Scatter(
+                name=name,
+                x=labels,
+                y=[None if value is None else float(value) for value in values],
+                mode="lines+markers",
+                line={"color": color, "dash": dash},
+                connectgaps=False,
             )
-            if stacked:
-                base = y
-        parts += _x_label(labels, i, x0 + slot * 0.4, height - bottom + 14)
-    return _chart(parts, series)
-
-
-def line_chart(labels: list[str], series: list[tuple[str, str, list[float | None]]]) -> str:
-    """Lines of shares (0 to 1) per label; a missing value breaks its line."""
-    width, height, left, bottom, top = 960, 240, 48, 36, 12
-    slot = (width - left - 12) / max(len(labels) - 1, 1)
-    scale = height - bottom - top
-    parts = [_svg(width, height)]
-    for share in (0, 0.5, 1):
-        y = height - bottom - share * scale
-        parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#e0e0e0"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{share:.0%}</text>'
-        )
-    for name, color, values in series:
-        points: list[str] = []
-        segments: list[list[str]] = [points]
-        for i, value in enumerate(values):
-            if value is None:
-                points = []
-                segments.append(points)
-                continue
-            x, y = left + i * slot, height - bottom - float(value) * scale
-            points.append(f"{x:.1f},{y:.1f}")
-            parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}">'
-                f"<title>{_e(labels[i])}: {_e(name)} {float(value):.0%}</title></circle>"
-            )
-        for segment in segments:
-            if len(segment) > 1:
-                parts.append(
-                    f'<polyline points="{" ".join(segment)}" fill="none" stroke="{color}" '
-                    'stroke-width="2"/>'
-                )
-    for i in range(len(labels)):
-        parts += _x_label(labels, i, left + i * slot, height - bottom + 14)
-    return _chart(parts, series)
+            for name, color, values, dash in series
+        ]
+    )
+    figure.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return _figure_html(figure, chart_id)
 
 
 def _stage_tiles(con) -> tuple[str, object]:
@@ -209,6 +166,7 @@ def _months_section(con) -> str:
     return (
         "<h3>Active and inactive customers at each month's end</h3>"
         + bar_chart(
+            "chart-statuses",
             labels,
             [
                 ("active (at risk included)", "#2e7d32", column(1)),
@@ -218,6 +176,7 @@ def _months_section(con) -> str:
         )
         + "<h3>Customers lost and won back each month</h3>"
         + bar_chart(
+            "chart-changes",
             labels,
             [
                 ("new customers", "#1565c0", column(5)),
@@ -284,12 +243,12 @@ def _backtest_section(con) -> str:
     by_key = {(row[0], row[1]): row for row in rows}
     series = []
     for rule, color in RULE_COLORS.items():
-        # Precision in the rule's color, recall in a lighter shade of it.
-        for measure, column, shade in (("precision", 6, ""), ("recall", 7, "80")):
+        # Each rule in its color: precision solid, recall dashed.
+        for measure, column, dash in (("precision", 6, "solid"), ("recall", 7, "dash")):
             values = [
                 None if (rule, m) not in by_key else by_key[(rule, m)][column] for m in month_ends
             ]
-            series.append((f"{rule.replace('_', ' ')} rule: {measure}", color + shade, values))
+            series.append((f"{rule.replace('_', ' ')} rule: {measure}", color, values, dash))
     latest = [
         by_key[(rule, month_ends[-1])] for rule in RULE_COLORS if (rule, month_ends[-1]) in by_key
     ]
@@ -317,7 +276,7 @@ def _backtest_section(con) -> str:
         f"they then bought nothing in the next {horizon} days. Precision: the share of the flagged "
         f"who stayed away (a rule with low precision sends reps to customers who would have come "
         f"back anyway). Recall: the share of all who stayed away that the rule had flagged.</p>"
-        + line_chart(labels, series)
+        + line_chart("chart-backtest", labels, series)
         + "<h3>The latest month end both rules can be judged on</h3>"
         '<table><thead><tr><th>rule</th><th>month end</th><th class="number">customers</th>'
         '<th class="number">flagged</th><th class="number">flagged, then silent</th>'
@@ -332,7 +291,10 @@ def render_page(con) -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Customer activity as of {_e(as_of_date)}</title><style>{STYLE}</style></head>"
+        f"<title>Customer activity as of {_e(as_of_date)}</title><style>{STYLE}</style>"
+        # plotly.js, the charting library, inlined once: the page opens offline, from a shared
+        # folder, with no CDN and no server.
+        f"<script>{get_plotlyjs()}</script></head>"
         f"<body><h1>Customer activity as of {_e(as_of_date)}</h1>"
         '<p class="note">Active customers bought within their inactivity threshold; at risk, they '
         "are past three quarters of it; inactive, past all of it. Revenue at risk: what they "

@@ -30,21 +30,28 @@ def bench_module():
 
 
 @contextlib.contextmanager
-def business_settings_changed(shipped: tuple[str, ...], changed: tuple[str, ...]):
-    """dbt_project.yml with the order types that count as purchases changed from `shipped` to
-    `changed`, as a user edits it; put back after."""
+def dbt_project_setting_changed(shipped: str, changed: str):
+    """dbt_project.yml with the line `shipped` changed to `changed`, as a user edits it; put
+    back after."""
     from dagster_project.build_state import DBT_PROJECT_FILE
 
-    def setting(order_types):
-        return "purchase_order_types: [" + ", ".join(f'"{t}"' for t in order_types) + "]"
-
     text = DBT_PROJECT_FILE.read_text()
-    assert setting(shipped) in text
-    DBT_PROJECT_FILE.write_text(text.replace(setting(shipped), setting(changed)))
+    assert shipped in text
+    DBT_PROJECT_FILE.write_text(text.replace(shipped, changed))
     try:
         yield
     finally:
         DBT_PROJECT_FILE.write_text(text)
+
+
+def business_settings_changed(shipped: tuple[str, ...], changed: tuple[str, ...]):
+    """dbt_project.yml with the order types that count as purchases changed from `shipped` to
+    `changed`."""
+
+    def setting(order_types):
+        return "purchase_order_types: [" + ", ".join(f'"{t}"' for t in order_types) + "]"
+
+    return dbt_project_setting_changed(setting(shipped), setting(changed))
 
 
 def write_parquet(path: Path, select_sql: str) -> None:

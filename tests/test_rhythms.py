@@ -101,9 +101,7 @@ def days(dbt_manifest, tmp_path_factory) -> dict[tuple[str, dt.date], dict[str, 
             seen[(rule, as_of_date)] = {name: run.query(sql) for name, sql in QUERIES.items()}
 
     run_days("billing_cycle", [INACTIVE_DAY, RETURN_DAY])
-    with dbt_project_setting_changed(
-        "inactivity_rule: billing_cycle", "inactivity_rule: adaptive"
-    ):
+    with dbt_project_setting_changed("inactivity_rule: billing_cycle", "inactivity_rule: adaptive"):
         run_days("adaptive", [AT_RISK_DAY, INACTIVE_DAY, RETURN_DAY])
     return seen
 
@@ -118,13 +116,15 @@ def test_a_weekly_buyer_who_misses_two_weeks_is_at_risk_then_inactive_under_the_
     (m01, w01) = days[("adaptive", AT_RISK_DAY)]["customers"]
     assert w01 == (
         "W01", D("2024-05-29"), 16, usual("7.0"), D("2024-06-05"), "adaptive", 21, None,
-        "active", "at_risk", "no purchase for 16 days; usually buys every 7 days; inactive after 21",
+        "active", "at_risk",
+        "no purchase for 16 days; usually buys every 7 days; inactive after 21",
     )  # fmt: skip
     # M01: purchase dates 04-01, 04-11, 04-21, 05-11, 05-31, gaps 10, 10, 20, 20: median 15,
     # T = min(90, max(14, 45)) = 45.
     assert m01 == (
         "M01", D("2024-05-31"), 14, usual("15.0"), D("2024-06-15"), "adaptive", 45, None,
-        "active", "active", "no purchase for 14 days; usually buys every 15 days; inactive after 45",
+        "active", "active",
+        "no purchase for 14 days; usually buys every 15 days; inactive after 45",
     )  # fmt: skip
 
     (_, w01) = days[("adaptive", INACTIVE_DAY)]["customers"]
@@ -144,15 +144,15 @@ def test_the_same_weekly_buyer_stays_active_under_the_billing_cycle_rule(days):
     (m01, w01) = days[("billing_cycle", INACTIVE_DAY)]["customers"]
     assert w01 == (
         "W01", D("2024-05-29"), 22, usual("7.0"), D("2024-06-05"), "billing_cycle", 28, None,
-        "active", "at_risk", "no purchase for 22 days; usually buys every 7 days; inactive after 28",
+        "active", "at_risk",
+        "no purchase for 22 days; usually buys every 7 days; inactive after 28",
     )  # fmt: skip
     assert m01 == (
         "M01", D("2024-05-31"), 20, usual("15.0"), D("2024-06-15"), "billing_cycle", 90, None,
-        "active", "active", "no purchase for 20 days; usually buys every 15 days; inactive after 90",
+        "active", "active",
+        "no purchase for 20 days; usually buys every 15 days; inactive after 90",
     )  # fmt: skip
-    assert days[("billing_cycle", INACTIVE_DAY)]["calls"] == [
-        ("Ana", 1, "W01", "at_risk", w01[-1])
-    ]
+    assert days[("billing_cycle", INACTIVE_DAY)]["calls"] == [("Ana", 1, "W01", "at_risk", w01[-1])]
 
 
 def test_the_return_is_a_reactivation_under_the_adaptive_rule_only(days):

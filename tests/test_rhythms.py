@@ -81,29 +81,43 @@ QUERIES = {
 @pytest.fixture(scope="module")
 def days(dbt_manifest, tmp_path_factory) -> dict[tuple[str, dt.date], dict[str, list[tuple]]]:
     """What each report said after the daily run of each day, under each rule: one warehouse
-    per rule, its days run in order as the daily schedule runs them."""
-    raw = tmp_path_factory.mktemp("rhythms_raw")
-    for folder, name, text in (
-        ("customers", "customers_2024-04-01.csv", CUSTOMERS),
-        ("items", "items.csv", ITEMS),
-        ("orders", "orders_2024-06-01.csv", ORDERS_UP_TO_JUNE),
-        ("orders", "orders_2024-06-26.csv", ORDERS_OF_THE_RETURN),
-    ):
-        (raw / folder).mkdir(exist_ok=True)
-        (raw / folder / name).write_text(text)
-
+    per rule, its days run in order as the daily schedule runs them, the orders extract of the
+    return arriving on its day (so that each run after the first is a daily, incremental build;
+    the build plan is checked below)."""
     seen = {}
 
     def run_days(rule: str, as_of_dates: list[dt.date]) -> None:
         out = tmp_path_factory.mktemp(f"rhythms_{rule}")
+        raw = out / "raw"
+        for folder, name, text in (
+            ("customers", "customers_2024-04-01.csv", CUSTOMERS),
+            ("items", "items.csv", ITEMS),
+            ("orders", "orders_2024-06-01.csv", ORDERS_UP_TO_JUNE),
+        ):
+            (raw / folder).mkdir(parents=True, exist_ok=True)
+            (raw / folder / name).write_text(text)
         for as_of_date in as_of_dates:
+            if as_of_date == RETURN_DAY:
+                (raw / "orders" / "orders_2024-06-26.csv").write_text(ORDERS_OF_THE_RETURN)
             run = run_pipeline(raw, out / "warehouse.duckdb", out / "reports", as_of_date)
             seen[(rule, as_of_date)] = {name: run.query(sql) for name, sql in QUERIES.items()}
+            how_built = run.metadata("intermediate/int_orders")["dbt_build"]
+            seen[(rule, as_of_date)]["build"] = how_built.split(":")[0]
 
     run_days("billing_cycle", [INACTIVE_DAY, RETURN_DAY])
     with dbt_project_setting_changed("inactivity_rule: billing_cycle", "inactivity_rule: adaptive"):
         run_days("adaptive", [AT_RISK_DAY, INACTIVE_DAY, RETURN_DAY])
     return seen
+
+
+def test_each_day_after_the_first_is_a_daily_build(days):
+    assert {key: seen["build"] for key, seen in days.items()} == {
+        ("billing_cycle", INACTIVE_DAY): "full",
+        ("billing_cycle", RETURN_DAY): "incremental",
+        ("adaptive", AT_RISK_DAY): "full",
+        ("adaptive", INACTIVE_DAY): "incremental",
+        ("adaptive", RETURN_DAY): "incremental",
+    }
 
 
 def usual(days_text: str) -> Decimal:

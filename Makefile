@@ -18,7 +18,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 BI_READER_DUCKDB := 1.4.4
 BI_READER_VENV := .venv-duckdb-$(BI_READER_DUCKDB)
 
-.PHONY: install run ui test lint manifest sample lock clean bi-reader bench ui-screenshots
+.PHONY: install install-spark run ui test lint manifest sample lock clean bi-reader bench ui-screenshots
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	@touch $@
 
 install: $(VENV)/.installed
+
+# The spark extra (dbt-spark and pyspark, about 450 MB), for DBT_TARGET=spark and its tests.
+$(VENV)/.installed-spark: requirements-spark.lock $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-spark.lock
+	@touch $@
+
+install-spark: $(VENV)/.installed-spark
 
 # The dbt manifest the Dagster definitions are built from.
 manifest: install
@@ -55,7 +62,7 @@ $(BI_READER_VENV)/.installed:
 
 bi-reader: $(BI_READER_VENV)/.installed
 
-test: lint manifest bi-reader
+test: lint manifest bi-reader install-spark
 	BI_READER_PYTHON=$(CURDIR)/$(BI_READER_VENV)/bin/python $(BIN)/python -m pytest
 
 # The benchmark against bare DuckDB (benchmarks/bench.py): writes benchmarks/results.md. The data

@@ -9,6 +9,20 @@
     inserted, so that a key with nothing left to insert (an order moved to another customer)
     goes too. -#}
 
+{#- The materialization of the models that daily builds update in place: `incremental` on DuckDB;
+    on Spark a table every build rebuilds whole (Parquet tables have no DELETE; a Delta or
+    Iceberg cluster could take the incremental path). -#}
+{% macro incremental_where_supported() -%}
+    {{ return('table' if target.type == 'spark' else 'incremental') }}
+{%- endmacro %}
+
+{#- The materialization of the reports: on DuckDB views over the tables behind them (only the
+    days since the last purchase move with the date); on Spark tables, whose Parquet files are
+    what publishing copies (and Spark's catalog does not keep views of this length). -#}
+{% macro report_materialization() -%}
+    {{ return('table' if target.type == 'spark' else 'view') }}
+{%- endmacro %}
+
 {#- dbt-duckdb dispatches `incremental_strategy='replace_recomputed_keys'` here. In one
     transaction, as dbt runs every strategy. -#}
 {% macro get_incremental_replace_recomputed_keys_sql(arg_dict) -%}

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='customer_key',
     meta={'recomputes': 'customers_with_changed_usual_items'},

@@ -1,8 +1,10 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='order_id',
     meta={'recomputes': 'orders_in_new_files'},
+    contract={'enforced': target.type == 'duckdb'},
+    on_schema_change='append_new_columns',
 ) }}
 -- The current version of every order, among the extracts made by the as-of date. A re-sent order
 -- replaces its earlier versions entirely: its lines are those of the file whose name sorts last

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='order_id',
     meta={'recomputes': 'orders_in_new_files'},

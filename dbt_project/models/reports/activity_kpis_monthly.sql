@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization(), contract={'enforced': target.type == 'duckdb'}) }}
 -- One row per calendar month, from the month of the first purchase to the as-of date's: how
 -- many customers were active and inactive at its start and end, and how many were new, became
 -- inactive or came back during it, under the inactivity rule chosen. Every figure adds up the

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization(), contract={'enforced': target.type == 'duckdb'}) }}
 -- One row per customer: who is active, who is at risk, who has lapsed since when, why, and what
 -- they were worth.
 --

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization(), contract={'enforced': target.type == 'duckdb'}) }}
 -- One row per customer and item the customer ever had on a visible order line: what each customer
 -- used to buy, and which items they stopped buying even while still buying others.
 --

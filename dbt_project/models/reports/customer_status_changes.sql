@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization(), contract={'enforced': target.type == 'duckdb'}) }}
 -- One row per change of a customer's status up to the as-of date, under the inactivity rule
 -- chosen (var inactivity_rule): when each customer first bought, became inactive and came back,
 -- and how long they were away. Restated with today's rules and master data: the current billing

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization()) }}
 -- The inactive customers a sales team calls first: who they are, whom to ask for, when they
 -- stopped, what they were worth and what they used to buy. Most valuable first.
 with customers as (

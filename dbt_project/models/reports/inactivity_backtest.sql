@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization()) }}
 -- Does the inactivity flag predict silence? For every month end E from the first purchase's to
 -- the last one at least `backtest_horizon_days` (H) before the as-of date, and each rule: the
 -- customers who had bought by E, those flagged inactive on E, how many of those then bought

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=report_materialization()) }}
 -- Whom each sales rep should call first: the customers at risk (still active, but quieter than
 -- usual for them) and the inactive ones, ranked within each rep by the revenue they brought in
 -- the year up to their last purchase. The relations are named without their database, so that

@@ -370,12 +370,26 @@ order by customer_id;
 
 -- Each item's rhythm in a customer's buying: the median of the days between the distinct dates
 -- they bought it on.
+-- Each customer's lines of each item summed per order first: one grouping of the lines, which
+-- spills to disk under a memory limit (a distinct count per customer and item does not).
+create or replace temp table item_orders as
+select
+    l.customer_id,
+    l.item_id,
+    l.order_id,
+    o.order_date,
+    o.is_purchase,
+    sum(l.quantity) as quantity,
+    sum(l.amount) as amount
+from visible_lines as l
+inner join orders as o on l.order_id = o.order_id and l.customer_id = o.customer_id
+group by all;
+
 create or replace temp table item_rhythms as
 with dates as (
-    select distinct l.customer_id, l.item_id, o.order_date
-    from visible_lines as l
-    inner join orders as o on l.order_id = o.order_id and l.customer_id = o.customer_id
-    where o.is_purchase
+    select distinct customer_id, item_id, order_date
+    from item_orders
+    where is_purchase
 )
 select customer_id, item_id, count(*) as purchase_dates, median(gap) as usual_days
 from (
@@ -391,22 +405,23 @@ create or replace table customer_item_activity_report as
 with item_activity as (
     select
         date '$as_of_date' as as_of_date,
-        l.customer_id,
-        l.item_id,
-        i.item_name,
-        i.category,
-        min(o.order_date) filter (where o.is_purchase) as first_purchase_date,
-        max(o.order_date) filter (where o.is_purchase) as last_purchase_date,
-        count(distinct l.order_id) filter (where o.is_purchase)::integer as purchase_count,
-        sum(l.quantity)::decimal(18, 4) as total_quantity,
-        sum(l.amount)::decimal(18, 2) as net_revenue
-    from visible_lines as l
-    inner join orders as o on l.order_id = o.order_id and l.customer_id = o.customer_id
-    left join item_master as i on l.item_id = i.item_id
+        customer_id,
+        item_id,
+        min(order_date) filter (where is_purchase) as first_purchase_date,
+        max(order_date) filter (where is_purchase) as last_purchase_date,
+        count(*) filter (where is_purchase)::integer as purchase_count,
+        sum(quantity)::decimal(18, 4) as total_quantity,
+        sum(amount)::decimal(18, 2) as net_revenue
+    from item_orders
     group by all
 )
 select
-    a.*,
+    a.as_of_date,
+    a.customer_id,
+    a.item_id,
+    i.item_name,
+    i.category,
+    a.* exclude (as_of_date, customer_id, item_id),
     case when r.purchase_dates >= 3 then round(r.usual_days, 1)::decimal(10, 1) end
         as usual_days_between_purchases,
     case
@@ -415,5 +430,6 @@ select
         else 'regular'
     end as item_status
 from item_activity as a
+left join item_master as i on a.item_id = i.item_id
 left join item_rhythms as r on a.customer_id = r.customer_id and a.item_id = r.item_id
 order by a.customer_id, a.item_id;

@@ -39,7 +39,8 @@ install-spark: $(VENV)/.installed-spark
 manifest: install
 	$(BIN)/python -c "from dagster_project.dbt_project import prepare_manifest; prepare_manifest()"
 
-run: install
+# `make run DBT_TARGET=spark` runs the models on Apache Spark, with the spark extra installed first.
+run: install $(if $(filter spark,$(DBT_TARGET)),install-spark)
 	$(AS_OF_DATE_DEFAULT) $(BIN)/python -m dagster_project.run
 
 ui: manifest

@@ -98,9 +98,11 @@ def plan_build(
     as_of_date: dt.date,
     settings: str,
     latest_order_date: dt.date | None,
+    engine: str = "duckdb",
 ) -> BuildPlan:
     """The plan of a build as of `as_of_date`, from the load ledger's `files`, the previous
-    build, the settings the models apply now, and the latest order line date of the raw orders."""
+    build, the settings the models apply now, the latest order line date of the raw orders, and
+    the engine the models run on."""
     files = list(files)
     orders_named_ahead = sorted(
         f.source_file
@@ -114,6 +116,9 @@ def plan_build(
     def full(reason: str) -> BuildPlan:
         return BuildPlan(True, reason, as_of_date, sees_every_order)
 
+    if engine == "spark":
+        # Spark's Parquet tables take no DELETE: the models are tables there, built whole.
+        return full("on Spark every build is a full build")
     if previous is None:
         return full("no earlier build on record")
     if orders_named_ahead:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from dagster_project import settings
 from dagster_project.build_plan import BuildPlan, ExtractFile, PreviousBuild, plan_build
 
 SCHEMA = "build_state"
@@ -124,7 +125,11 @@ def business_settings() -> str:
     is full."""
     project = yaml.safe_load(DBT_PROJECT_FILE.read_text())
     variables = {k: v for k, v in (project.get("vars") or {}).items() if k != "as_of_date"}
-    return json.dumps({"vars": variables, "storage_layout": STORAGE_LAYOUT}, sort_keys=True)
+    # The engine too: tables another engine built are not this one's to update.
+    return json.dumps(
+        {"vars": variables, "storage_layout": STORAGE_LAYOUT, "engine": settings.dbt_target()},
+        sort_keys=True,
+    )
 
 
 def _exists(con, relation: str) -> bool:
@@ -223,6 +228,7 @@ def plan(con, as_of_date: dt.date) -> BuildPlan:
         as_of_date,
         business_settings(),
         latest_order_date,
+        settings.dbt_target(),
     )
 
 

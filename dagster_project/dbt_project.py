@@ -53,13 +53,21 @@ def _project_sources() -> list[Path]:
 
 def dbt_profile_env(warehouse_path: Path) -> dict[str, str]:
     """The environment the dbt profile reads (profiles.yml): the warehouse file, absolute (dbt
-    runs in the dbt project folder, where a relative path would mean another file), and DuckDB's
-    memory limit. The manifest is parsed and dbt run with the same values, because dbt parses
-    the whole project again when one of them has changed."""
-    return {
+    runs in the dbt project folder, where a relative path would mean another file), DuckDB's
+    memory limit, and the engine (DBT_TARGET) with, on Spark, the lake and Spark's tables. The
+    manifest is parsed and dbt run with the same values, because dbt parses the whole project
+    again when one of them has changed."""
+    environment = {
         "WAREHOUSE_PATH": str(Path(warehouse_path).resolve()),
         "DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit(),
+        "DBT_TARGET": settings.dbt_target(),
     }
+    if settings.dbt_target() == "spark":
+        environment |= {
+            "LAKE_DIR": str(settings.lake_dir()),
+            "SPARK_WAREHOUSE_DIR": str(settings.spark_warehouse_dir()),
+        }
+    return environment
 
 
 def _profile_inputs() -> dict[str, str]:

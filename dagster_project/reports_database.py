@@ -417,12 +417,46 @@ def _attach_for_writing(con, partial: Path) -> None:
     )
 
 
+def _reports_are_views(con) -> bool:
+    """Whether the warehouse's reports are views over its tables, as dbt builds them on DuckDB;
+    else tables (the reports Spark built, copied in: dagster_project/lake.py)."""
+    (views,) = con.execute(
+        "select count(*) from duckdb_views() where schema_name = 'reports' and view_name = ? "
+        "and database_name = current_database()",
+        [CUSTOMER_REPORT],
+    ).fetchone()
+    return views > 0
+
+
+def _write_report_tables(con, catalog: str, as_of_date, build_id: str) -> None:
+    """Reports that are tables in the warehouse, as tables in the file's main schema, with the
+    publication's record."""
+    for view in VIEWS:
+        name = view.split(".")[1]
+        con.execute(f"create table {catalog}.main.{name} as select * from {view}")
+    con.execute(
+        f"""
+        create table {catalog}.{PUBLICATION} as
+        select ?::date as as_of_date, ?::varchar as history_build_id,
+               0::bigint as rows_replaced_since_written_whole,
+               null::varchar as item_master_fingerprint,
+               now() at time zone 'UTC' as published_at_utc
+        """,
+        [as_of_date, build_id],
+    )
+
+
 def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
+    reports_are_views = _reports_are_views(con)
+
     def write(partial: Path) -> None:
         _attach_for_writing(con, partial)
         try:
             for schema in ("intermediate", "staging"):
                 con.execute(f"create schema publishing.{schema}")
+            if not reports_are_views:
+                _write_report_tables(con, "publishing", as_of_date, build_id)
+                return
             for relation in TABLES:
                 con.execute(f"create table publishing.{relation} as select * from {relation}")
             _write_small_parts(con, "publishing", as_of_date, build_id, 0)

@@ -19,6 +19,9 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DEFAULT_RAW_DATA_DIR = "data/raw"
 DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
 DEFAULT_REPORTS_DIR = "data/reports"
+DEFAULT_LAKE_DIR = "data/lake"
+DEFAULT_SPARK_WAREHOUSE_DIR = "data/spark-warehouse"
+ENGINES = ("duckdb", "spark")
 
 
 def _path_from_env(name: str, default: str) -> Path:
@@ -44,6 +47,25 @@ def warehouse_path() -> Path:
 def reports_dir() -> Path:
     """`REPORTS_DIR`: where the published report files are written for BI tools."""
     return _path_from_env("REPORTS_DIR", DEFAULT_REPORTS_DIR)
+
+
+def dbt_target() -> str:
+    """`DBT_TARGET`: the engine the dbt models run on, `duckdb` (the default) or `spark`."""
+    value = os.environ.get("DBT_TARGET", "").strip().lower() or "duckdb"
+    if value not in ENGINES:
+        raise ValueError(f"DBT_TARGET: {value!r} is not an engine; expected one of {ENGINES}")
+    return value
+
+
+def lake_dir() -> Path:
+    """`LAKE_DIR`: on Spark, where the loads write each raw table as a Parquet folder
+    (`raw/<table>/`), for the models to read."""
+    return _path_from_env("LAKE_DIR", DEFAULT_LAKE_DIR)
+
+
+def spark_warehouse_dir() -> Path:
+    """`SPARK_WAREHOUSE_DIR`: on Spark, where the models' tables (and Spark's catalog) go."""
+    return _path_from_env("SPARK_WAREHOUSE_DIR", DEFAULT_SPARK_WAREHOUSE_DIR)
 
 
 def parse_as_of_date(value: str, source: str) -> dt.date:

@@ -49,6 +49,13 @@ def test_an_extract_is_dated_by_the_last_date_in_its_name(name, date):
     assert extract_date(name) == date
 
 
+def test_every_build_on_spark_is_full():
+    new = ExtractFile("orders", "orders_2024-06-27.csv", "b")
+    built = plan_build([*FILES, new], previous(), AS_OF, SETTINGS, dt.date(2024, 6, 26), "spark")
+    assert (built.full, built.reason) == (True, "on Spark every build is a full build")
+    assert built.sees_every_order
+
+
 def test_a_new_orders_file_is_built_incrementally():
     new = ExtractFile("orders", "orders_2024-06-27.csv", "b")
     built = plan([*FILES, new], previous())

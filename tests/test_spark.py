@@ -1,27 +1,26 @@
-"""The dbt project on Apache Spark (DBT_TARGET=spark): the same models, unchanged, build the same
-reports as on DuckDB.
+"""The whole pipeline on Apache Spark (DBT_TARGET=spark) against the same pipeline on DuckDB, on
+the hand-built extracts and on the shipped sample: every report equal, row for row and type for
+type, and the same published files.
 
-The hand-built extracts are loaded and validated by the pipeline on DuckDB (`hand_built_run`);
-their raw tables are written as Parquet folders into a lake (LAKE_DIR/raw/<table>), which the
-Spark target's sources read; dbt builds every model on a local Spark session; every report
-table Spark wrote must equal the DuckDB warehouse's, row for row and type for type.
+On Spark the loads write the raw tables to the lake (LAKE_DIR), dbt builds every model on a
+local Spark session (one for the whole module: dbt runs in this process), and the reports Spark
+built are published from the warehouse file, where the dbt step copies them.
 
 Needs the spark extra (`make install-spark`) and Java 17; skipped, saying which is missing,
 without them.
 """
 
+import filecmp
 import importlib.util
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from dagster_project.settings import DBT_PROJECT_DIR
-from tests.conftest import HAND_BUILT_AS_OF
+from dagster_project import settings
+from dagster_project.build_plan import extract_date
+from tests.conftest import HAND_BUILT_AS_OF, run_pipeline
 
 pytestmark = [
     pytest.mark.spark,
@@ -32,86 +31,148 @@ pytestmark = [
     ),
 ]
 
-RAW_TABLES = ("orders", "customers", "items", "load_ledger", "rejected_rows")
+SAMPLE_DIR = settings.REPO_ROOT / "data" / "raw"
+# What the two engines' published files must hold alike (the page differs by its time stamp).
+SAME_FILES = ("customer_activity_report.parquet", "inactive_customers.csv")
 
 
-def write_lake(warehouse: Path, lake: Path) -> None:
-    """The warehouse's raw tables, each as a Parquet folder of the lake."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        for table in RAW_TABLES:
-            folder = lake / "raw" / table
-            folder.mkdir(parents=True)
-            con.execute(f"copy raw.{table} to '{folder / 'part-0.parquet'}' (format parquet)")
+def sample_as_of():
+    """The date of the sample's newest orders extract."""
+    return max(extract_date(path.name) for path in (SAMPLE_DIR / "orders").iterdir())
 
 
 @pytest.fixture(scope="module")
-def spark_tables(hand_built_run, tmp_path_factory) -> Path:
-    """Spark's warehouse folder after `dbt build` of every model on the hand-built lake."""
-    out = tmp_path_factory.mktemp("spark")
-    write_lake(hand_built_run.warehouse, out / "lake")
-    environment = {
-        **os.environ,
-        "DBT_TARGET": "spark",
-        "LAKE_DIR": str(out / "lake"),
-        "SPARK_WAREHOUSE_DIR": str(out / "spark-warehouse"),
-        "AS_OF_DATE": HAND_BUILT_AS_OF.isoformat(),
-        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-    }
-    built = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--full-refresh",
-            "--exclude",
-            "test_type:unit",
-            "--target-path",
-            str(out / "target"),
-            "--log-path",
-            str(out / "logs"),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert built.returncode == 0, built.stdout[-6000:] + built.stderr[-3000:]
-    return out / "spark-warehouse"
+def spark_warehouse(tmp_path_factory) -> Path:
+    """One Spark warehouse for the module: the Spark session dbt starts in this process keeps
+    the folder it was started with."""
+    return tmp_path_factory.mktemp("spark_warehouse")
 
 
-def duckdb_reports(warehouse: Path) -> list[str]:
+def run_on(engine: str, raw_dir: Path, out: Path, as_of_date, spark_warehouse: Path):
+    environment = {"DBT_TARGET": engine}
+    if engine == "spark":
+        environment |= {"LAKE_DIR": str(out / "lake"), "SPARK_WAREHOUSE_DIR": str(spark_warehouse)}
+    with settings.environment(environment):
+        return run_pipeline(raw_dir, out / "warehouse.duckdb", out / "reports", as_of_date)
+
+
+@pytest.fixture(scope="module")
+def hand_built_on_spark(dbt_manifest, hand_built_raw_dir, spark_warehouse, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hand_built_on_spark")
+    return run_on("spark", hand_built_raw_dir, out, HAND_BUILT_AS_OF, spark_warehouse)
+
+
+@pytest.fixture(scope="module")
+def sample_on_both(dbt_manifest, spark_warehouse, tmp_path_factory):
+    as_of_date = sample_as_of()
+    return tuple(
+        run_on(engine, SAMPLE_DIR, tmp_path_factory.mktemp(f"sample_{engine}"), as_of_date,
+               spark_warehouse)
+        for engine in ("duckdb", "spark")
+    )  # fmt: skip
+
+
+def reports_of(warehouse: Path) -> list[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return sorted(
             name
             for (name,) in con.execute(
-                "select view_name from duckdb_views() where schema_name = 'reports' "
-                "union select table_name from duckdb_tables() where schema_name = 'reports'"
+                "select table_name from information_schema.tables "
+                "where table_schema = 'reports' and table_catalog = current_database()"
             ).fetchall()
         )
 
 
-def test_spark_builds_every_report(hand_built_run, spark_tables):
-    built = sorted(path.name for path in (spark_tables / "reports.db").iterdir())
-    assert built == duckdb_reports(hand_built_run.warehouse)
-    assert len(built) == 7
-
-
-def test_every_report_on_spark_equals_the_duckdb_one(hand_built_run, spark_tables):
-    with duckdb.connect(str(hand_built_run.warehouse), read_only=True) as con:
-        for report in duckdb_reports(hand_built_run.warehouse):
-            on_spark = f"read_parquet('{spark_tables / 'reports.db' / report}/*.parquet')"
+def assert_same_reports(on_duckdb: Path, on_spark: Path) -> None:
+    """Every report of the DuckDB warehouse, in the Spark run's, with the same columns of the
+    same types and the same rows."""
+    reports = reports_of(on_duckdb)
+    assert reports == reports_of(on_spark)
+    assert len(reports) == 7
+    with duckdb.connect(str(on_duckdb), read_only=True) as con:
+        con.execute(f"attach '{on_spark}' as spark (read_only)")
+        for report in reports:
             columns = con.execute(f"describe reports.{report}").fetchall()
-            spark_columns = con.execute(f"describe select * from {on_spark}").fetchall()
-            # The same names, in the same order, of the same types.
-            assert [c[:2] for c in spark_columns] == [c[:2] for c in columns], report
-            rows = con.execute(f"select count(*) from reports.{report}").fetchone()[0]
-            assert rows > 0, report
+            assert con.execute(f"describe spark.reports.{report}").fetchall() == columns, report
             for first, second in (
-                (f"reports.{report}", on_spark),
-                (on_spark, f"reports.{report}"),
+                (f"reports.{report}", f"spark.reports.{report}"),
+                (f"spark.reports.{report}", f"reports.{report}"),
             ):
                 differing = con.execute(
                     f"select count(*) from (select * from {first} except all "
                     f"select * from {second})"
                 ).fetchone()[0]
-                assert differing == 0, f"{report}: {differing} of {rows} rows differ"
+                assert differing == 0, f"{report}: {differing} rows differ"
+
+
+def assert_same_published_files(on_duckdb: Path, on_spark: Path) -> None:
+    for name in SAME_FILES:
+        if name.endswith(".csv"):
+            assert filecmp.cmp(on_duckdb / name, on_spark / name, shallow=False), name
+    calls = sorted(path.name for path in (on_duckdb / "call_lists").iterdir())
+    assert calls == sorted(path.name for path in (on_spark / "call_lists").iterdir())
+    for name in calls:
+        assert filecmp.cmp(
+            on_duckdb / "call_lists" / name, on_spark / "call_lists" / name, shallow=False
+        ), name
+    assert (on_spark / "index.html").is_file()
+    with duckdb.connect() as con:
+        for name in SAME_FILES:
+            if name.endswith(".parquet"):
+                duck, spark = (f"read_parquet('{d / name}')" for d in (on_duckdb, on_spark))
+                assert con.execute(f"describe select * from {spark}").fetchall() == (
+                    con.execute(f"describe select * from {duck}").fetchall()
+                )
+                assert con.execute(
+                    f"select count(*) from (select * from {duck} except all select * from {spark})"
+                ).fetchone() == (0,)
+        # The file BI tools open: the same reports, read through the same names.
+        con.execute(f"attach '{on_duckdb / 'reports.duckdb'}' as duck (read_only)")
+        con.execute(f"attach '{on_spark / 'reports.duckdb'}' as spark (read_only)")
+        for (report,) in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = 'duck' and table_schema = 'main'"
+        ).fetchall():
+            assert con.execute(
+                f"select count(*) from (select * from duck.main.{report} except all "
+                f"select * from spark.main.{report})"
+            ).fetchone() == (0,), report
+
+
+def test_the_loads_write_the_raw_tables_to_the_lake(hand_built_on_spark, hand_built_run):
+    lake = hand_built_on_spark.warehouse.parent / "lake" / "raw"
+    assert sorted(path.name for path in lake.iterdir()) == [
+        "customers",
+        "items",
+        "load_ledger",
+        "orders",
+        "rejected_rows",
+    ]
+    # The same rows as the DuckDB run loaded (but the time of the load).
+    with duckdb.connect(str(hand_built_run.warehouse), read_only=True) as con:
+        for table, loaded_at in (
+            ("orders", "_loaded_at"),
+            ("customers", "_loaded_at"),
+            ("rejected_rows", "loaded_at"),
+        ):
+            assert con.execute(
+                f"select count(*) from (select * exclude ({loaded_at}) from raw.{table} "
+                f"except all select * exclude ({loaded_at}) "
+                f"from read_parquet('{lake / table}/*.parquet'))"
+            ).fetchone() == (0,), table
+
+
+def test_every_build_on_spark_is_full(hand_built_on_spark):
+    how = hand_built_on_spark.metadata("reports/customer_activity_report")["dbt_build"]
+    assert how == "full: on Spark every build is a full build"
+
+
+def test_the_hand_built_reports_on_spark_equal_duckdbs(hand_built_run, hand_built_on_spark):
+    assert_same_reports(hand_built_run.warehouse, hand_built_on_spark.warehouse)
+    assert_same_published_files(hand_built_run.reports_dir, hand_built_on_spark.reports_dir)
+
+
+def test_the_sample_reports_on_spark_equal_duckdbs(sample_on_both):
+    on_duckdb, on_spark = sample_on_both
+    assert_same_reports(on_duckdb.warehouse, on_spark.warehouse)
+    assert_same_published_files(on_duckdb.reports_dir, on_spark.reports_dir)

@@ -34,6 +34,7 @@ from dagster_project.build_plan import BuildPlan
 from dagster_project.dbt_project import dbt_profile_env, dbt_project
 from dagster_project.defs.run_tags import report_date_tags
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource, is_lock_error
+from dagster_project.lake import copy_spark_results
 
 DBT_ASSETS_NAME = "dbt_models"
 # When another process takes the warehouse between the wait and dbt's connection, the step is
@@ -337,6 +338,12 @@ def _events_completed_after_the_build(
         yield from (event for _, event in held)
         raise
     with warehouse.get_connection() as con:
+        if settings.dbt_target() == "spark":
+            copied = copy_spark_results(con, settings.spark_warehouse_dir())
+            context.log.info(
+                f"Copied {len(copied)} tables Spark built into {warehouse.database}: "
+                + ", ".join(f"{name} ({rows} rows)" for name, rows in copied.items())
+            )
         for node, event in held:
             extra = _metadata_read_after_the_build(con, node, event)
             if "files_named_ahead" in extra:

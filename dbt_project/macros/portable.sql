@@ -86,3 +86,14 @@
 {% macro duckdb__median_of(column) -%}
     median({{ column }})
 {%- endmacro %}
+
+{#- dbt's listagg on Spark (dbt-spark's own) drops the ORDER BY, and the lists the reports name
+    (the items a customer bought most, then stopped buying) are in order: Spark 4's LISTAGG
+    keeps it. dbt looks for `spark__listagg` in this project before dbt-spark. -#}
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if limit_num -%}
+        {{ exceptions.raise_compiler_error("listagg with a limit is not written for Spark") }}
+    {%- endif -%}
+    listagg({{ measure }}, {{ delimiter_text }})
+    {%- if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
+{%- endmacro %}

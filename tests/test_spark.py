@@ -172,6 +172,20 @@ def test_the_hand_built_reports_on_spark_equal_duckdbs(hand_built_run, hand_buil
     assert_same_published_files(hand_built_run.reports_dir, hand_built_on_spark.reports_dir)
 
 
+def test_every_report_is_published_as_parquet_on_spark(hand_built_run, hand_built_on_spark):
+    reports = reports_of(hand_built_run.warehouse)
+    with duckdb.connect(str(hand_built_run.warehouse), read_only=True) as con:
+        for report in reports:
+            published = f"read_parquet('{hand_built_on_spark.reports_dir / report}.parquet')"
+            assert con.execute(f"describe select * from {published}").fetchall() == (
+                con.execute(f"describe reports.{report}").fetchall()
+            ), report
+            assert con.execute(
+                f"select count(*) from (select * from reports.{report} except all "
+                f"select * from {published})"
+            ).fetchone() == (0,), report
+
+
 def test_the_sample_reports_on_spark_equal_duckdbs(sample_on_both):
     on_duckdb, on_spark = sample_on_both
     assert_same_reports(on_duckdb.warehouse, on_spark.warehouse)

@@ -530,6 +530,20 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
 
             if database is not None:
                 destination = reports_dir / REPORTS_DATABASE
+                # On Spark every report is also published as a Parquet file, for the tools a
+                # Spark user reads with; written from the warehouse's copies of Spark's reports.
+                parquet_rows = (
+                    {
+                        report: publish_copy(
+                            con, f"reports.{report}", reports_dir / f"{report}.parquet",
+                            "format parquet",
+                        )
+                        for report in (*(v.split(".")[1] for v in DATABASE_REPORTS),
+                                       CALL_LIST_TABLE)
+                    }
+                    if settings.dbt_target() == "spark"
+                    else {}
+                )  # fmt: skip
                 done = database.publish(as_of_date, log=context.log)
                 context.log.info(
                     f"Published {', '.join(v.split('.')[1] for v in DATABASE_REPORTS)} to "
@@ -537,7 +551,8 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                 )
                 yield MaterializeResult(
                     asset_key=DATABASE_KEY,
-                    metadata=_reports_database_metadata(con, done, destination, as_of_date),
+                    metadata=_reports_database_metadata(con, done, destination, as_of_date)
+                    | {f"{report}_parquet_rows": rows for report, rows in parquet_rows.items()},
                 )
 
 

@@ -192,7 +192,8 @@ def _calls_section(con) -> str:
     rows = con.execute(
         """
         select sales_rep, rank_within_rep, customer_id, customer_name, lifecycle_stage,
-            revenue_at_risk, last_purchase_date, status_reason, items_they_used_to_buy
+            revenue_at_risk, last_purchase_date, status_reason, items_they_used_to_buy,
+            lapsed_regular_items
         from reports.win_back_call_list
         where rank_within_rep <= ?
         order by sales_rep nulls last, rank_within_rep
@@ -212,14 +213,26 @@ def _calls_section(con) -> str:
             f'<td class="number">{rank}</td><td>{_e(customer_name or customer_id)}'
             f"<br><small>{_e(customer_id)}</small></td><td>{_e(stage.replace('_', ' '))}</td>"
             f'<td class="number">{_money(revenue)}</td><td>{_e(last)}</td><td>{_e(reason)}</td>'
-            f"<td>{_e(items)}</td></tr>"
-            for _, rank, customer_id, customer_name, stage, revenue, last, reason, items in calls
+            f"<td>{_e(items)}</td><td>{_e(lapsed)}</td></tr>"
+            for (
+                _,
+                rank,
+                customer_id,
+                customer_name,
+                stage,
+                revenue,
+                last,
+                reason,
+                items,
+                lapsed,
+            ) in calls
         )
         sections.append(
             f'<h3>{_e(name)} <small>(<a href="{_e(link)}">the whole list</a>)</small></h3>'
             '<table><thead><tr><th class="number">#</th><th>customer</th><th>stage</th>'
             '<th class="number">revenue at risk</th><th>last purchase</th><th>why</th>'
-            f"<th>what they bought most</th></tr></thead><tbody>{body}</tbody></table>"
+            "<th>what they bought most</th><th>stopped buying (at risk)</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>"
         )
     return "".join(sections)
 

@@ -67,7 +67,8 @@ CHANGES_QUERY = """
     from reports.customer_status_changes order by customer_id, change_date
 """
 CALLS_QUERY = """
-    select sales_rep, rank_within_rep, customer_id, lifecycle_stage, status_reason
+    select sales_rep, rank_within_rep, customer_id, lifecycle_stage, status_reason,
+        lapsed_regular_items
     from reports.win_back_call_list order by sales_rep, rank_within_rep
 """
 QUERIES = {
@@ -101,6 +102,7 @@ def days(dbt_manifest, tmp_path_factory) -> dict[tuple[str, dt.date], dict[str, 
                 (raw / "orders" / "orders_2024-06-26.csv").write_text(ORDERS_OF_THE_RETURN)
             run = run_pipeline(raw, out / "warehouse.duckdb", out / "reports", as_of_date)
             seen[(rule, as_of_date)] = {name: run.query(sql) for name, sql in QUERIES.items()}
+            seen[(rule, as_of_date)]["page"] = (out / "reports" / "index.html").read_text()
             how_built = run.metadata("intermediate/int_orders")["dbt_build"]
             seen[(rule, as_of_date)]["build"] = how_built.split(":")[0]
 
@@ -149,9 +151,11 @@ def test_a_weekly_buyer_who_misses_two_weeks_is_at_risk_then_inactive_under_the_
     )  # fmt: skip
     assert days[("adaptive", AT_RISK_DAY)]["calls"] == [
         ("Ana", 1, "W01", "at_risk",
-         "no purchase for 16 days; usually buys every 7 days; inactive after 21"),
+         "no purchase for 16 days; usually buys every 7 days; inactive after 21", None),
     ]  # fmt: skip
-    assert days[("adaptive", INACTIVE_DAY)]["calls"] == [("Ana", 1, "W01", "inactive", w01[-1])]
+    assert days[("adaptive", INACTIVE_DAY)]["calls"] == [
+        ("Ana", 1, "W01", "inactive", w01[-1], None)
+    ]
 
 
 def test_the_same_weekly_buyer_stays_active_under_the_billing_cycle_rule(days):
@@ -166,7 +170,12 @@ def test_the_same_weekly_buyer_stays_active_under_the_billing_cycle_rule(days):
         "active", "active",
         "no purchase for 20 days; usually buys every 15 days; inactive after 90",
     )  # fmt: skip
-    assert days[("billing_cycle", INACTIVE_DAY)]["calls"] == [("Ana", 1, "W01", "at_risk", w01[-1])]
+    # At risk, and the coffee bought every week lapsed (22 days > 3 x 7): the rep is told so, on
+    # the call list and on the page.
+    assert days[("billing_cycle", INACTIVE_DAY)]["calls"] == [
+        ("Ana", 1, "W01", "at_risk", w01[-1], "Coffee")
+    ]
+    assert "<td>Coffee</td><td>Coffee</td></tr>" in days[("billing_cycle", INACTIVE_DAY)]["page"]
 
 
 def test_the_return_is_a_reactivation_under_the_adaptive_rule_only(days):

@@ -71,9 +71,11 @@ test: lint manifest bi-reader install-spark
 BENCH_SIZES ?= 1M,10M,30M
 BENCH_REPEATS ?= 3
 BENCH_MEMORY_LIMIT ?= 2GiB
-bench: manifest
+# Also one full run with the models on Apache Spark at these sizes (empty: none).
+BENCH_SPARK_SIZES ?= 1M,10M
+bench: manifest $(if $(BENCH_SPARK_SIZES),install-spark)
 	$(BIN)/python benchmarks/bench.py --sizes $(BENCH_SIZES) --repeats $(BENCH_REPEATS) \
-		--memory-limit "$(BENCH_MEMORY_LIMIT)"
+		--memory-limit "$(BENCH_MEMORY_LIMIT)" --spark-sizes "$(BENCH_SPARK_SIZES)"
 
 # Rewrites the shipped sample extracts in data/raw/ (deterministic: same files every time).
 sample: install

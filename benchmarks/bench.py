@@ -269,9 +269,55 @@ def pipeline_env(raw_dir: Path, warehouse: Path, reports_dir: Path, memory_limit
     return env
 
 
-def run_pipeline(raw_dir, warehouse, reports_dir, as_of_date, memory_limit) -> dict:
+def run_pipeline(raw_dir, warehouse, reports_dir, as_of_date, memory_limit, **extra_env) -> dict:
     command = [sys.executable, "-m", "dagster_project.run", "--as-of-date", str(as_of_date)]
-    return measure(command, pipeline_env(raw_dir, warehouse, reports_dir, memory_limit))
+    return measure(command, pipeline_env(raw_dir, warehouse, reports_dir, memory_limit) | extra_env)
+
+
+# The local Spark session's settings for the Spark runs (dbt_project/profiles.yml reads them):
+# the whole machine's cores, and memory for the driver, where a local session computes.
+SPARK_SETTINGS = {
+    "SPARK_MASTER": "local[*]",
+    "SPARK_DRIVER_MEMORY": "8g",
+    "SPARK_SHUFFLE_PARTITIONS": "8",
+}
+
+
+def bench_spark(data_dir: Path, info: dict, work: Path, memory_limit: str, log) -> dict:
+    """One full run of the pipeline with the models on Apache Spark (DBT_TARGET=spark, a local
+    session), on the history of `data_dir`, and its reports compared with the baseline's. No
+    target: on one machine Spark is not the engine to choose; the numbers say what it costs."""
+    label = data_dir.name
+    runs_dir = work / "runs" / f"{label}-spark"
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir(parents=True)
+    warehouse = runs_dir / "warehouse.duckdb"
+    spark_env = SPARK_SETTINGS | {
+        "DBT_TARGET": "spark",
+        "LAKE_DIR": str(runs_dir / "lake"),
+        "SPARK_WAREHOUSE_DIR": str(runs_dir / "spark-warehouse"),
+    }
+    baseline = run_baseline(
+        data_dir / "history", runs_dir / "baseline.duckdb", END_DATE, memory_limit
+    )
+    run = run_pipeline(
+        data_dir / "history", warehouse, runs_dir / "reports", END_DATE, memory_limit, **spark_env
+    )
+    diff = differences(warehouse, runs_dir / "baseline.duckdb")
+    log(
+        f"[{label}] Spark full run: {run['seconds']:.1f} s {step_seconds(run)}, peak "
+        f"{run['peak_rss_mib']:.0f} MiB (baseline {baseline['seconds']:.1f} s), rows differing "
+        f"from the baseline: {diff}"
+    )
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    return {
+        "label": label,
+        "lines": info["order_lines"],
+        "baseline": baseline,
+        "full": run | {"steps": step_seconds(run)},
+        "rows_differing": diff,
+        "settings": SPARK_SETTINGS,
+    }
 
 
 def remove_warehouse(warehouse: Path) -> None:
@@ -750,6 +796,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure the largest data set with only this many days of its orders "
         "extracts: the same business with a shorter history (0: not measured)",
     )
+    parser.add_argument(
+        "--spark-sizes",
+        default="",
+        help="also one full run with the models on Apache Spark at these sizes, e.g. 1M,10M "
+        "(needs the spark extra and Java; empty: none)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results are written")
     parser.add_argument(
         "--shape",
@@ -822,6 +874,12 @@ def main(argv: list[str] | None = None) -> int:
             measure_data_set(short_dir, info, size_repeats, False)
         run_sample(schedule[index + 1])
     run_fixed_days(results["sizes"], args.work_dir, args.memory_limit, log)
+    results["spark"] = []
+    for lines in [parse_size(s) for s in args.spark_sizes.split(",") if s.strip()]:
+        data_dir = args.work_dir / "data" / size_label(lines)
+        results["spark"].append(
+            bench_spark(data_dir, generate(data_dir, lines), args.work_dir, args.memory_limit, log)
+        )
     results["overhead"] = {
         "baseline": median_of([baseline for baseline, _ in sample_runs]),
         "full": median_of([full for _, full in sample_runs])
@@ -843,7 +901,8 @@ def main(argv: list[str] | None = None) -> int:
             ("fixed_day run", "daily_fixed_day_rows_differing"),
         )
         if any(s[key].values())
-    }
+    } | {f"{s['label']} Spark run": s["rows_differing"] for s in results["spark"]
+         if any(s["rows_differing"].values())}  # fmt: skip
     if wrong:
         log(f"The pipeline's reports differ from the baseline's: {wrong}")
         return 1

@@ -256,8 +256,40 @@ def markdown(results: dict, analysis: str) -> str:
             )
             + " |"
         )
+    lines += spark_lines(results.get("spark") or [])
     lines += ["", "![time against size](time_vs_size.svg)", "", analysis.strip(), ""]
     return "\n".join(lines)
+
+
+def spark_lines(spark: list[dict]) -> list[str]:
+    """The table of the full runs with the models on Apache Spark, when there are any."""
+    if not spark:
+        return []
+    settings = ", ".join(f"`{k}={v}`" for k, v in spark[0]["settings"].items())
+    lines = [
+        "",
+        "The models on Apache Spark (`DBT_TARGET=spark`, a local session in the dbt process; "
+        f"{settings}): one full run, no target (on one machine DuckDB is the engine to "
+        "choose; these numbers say what Spark costs before a cluster pays for it):",
+        "",
+        "| order lines | baseline | Spark full run | Spark / baseline | raw_extracts "
+        "| dbt_models | published_reports | peak memory | reports equal to the baseline |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in spark:
+        steps = s["full"]["steps"]
+        equal = "yes" if not any(s["rows_differing"].values()) else "**no**"
+        lines.append(
+            f"| {s['lines']:,} | {s['baseline']['seconds']:.2f} | "
+            f"{s['full']['seconds']:.2f} | "
+            f"{s['full']['seconds'] / s['baseline']['seconds']:.2f}x | "
+            + " | ".join(
+                f"{steps.get(step, float('nan')):.2f}"
+                for step in ("raw_extracts", "dbt_models", "published_reports")
+            )
+            + f" | {s['full']['peak_rss_mib']:.0f} MiB | {equal} |"
+        )
+    return lines
 
 
 def svg_plot(results: dict) -> str:

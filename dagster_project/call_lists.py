@@ -10,9 +10,11 @@ left behind from an earlier day, and nobody reads a folder half written.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster_project.reports_database import sql_path
@@ -50,43 +52,48 @@ def file_names(reps: list[str | None]) -> dict[str | None, str]:
     return names
 
 
-def write_call_lists(con, folder: Path) -> list[tuple[str, str, int, float]]:
-    """Writes one CSV per rep into `folder` (replacing it whole); returns (rep, file, customers,
-    revenue at risk) per file, in the order of the reps' names."""
-    # The view is computed once: every rep's file reads the same rows.
+@contextlib.contextmanager
+def computed_once(con) -> Iterator[str]:
+    """The win-back call list computed once, as a temporary table (its name), for the files and
+    the page that read it: the view reads the whole customer x item history."""
     con.execute(f"create or replace temp table win_back_calls as select * from {CALL_LIST_VIEW}")
     try:
-        reps = [
-            row[0]
-            for row in con.execute("select distinct sales_rep from win_back_calls").fetchall()
-        ]
-        names = file_names(reps)
-        partial = folder.with_name(folder.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        written = []
-        for rep, name in sorted(names.items(), key=lambda item: item[1]):
-            destination = partial / f"{name}.csv"
-            # COPY takes no parameters: the rep's name goes in as a quoted literal.
-            which = (
-                "sales_rep is null"
-                if rep is None
-                else "sales_rep = '" + rep.replace("'", "''") + "'"
-            )
-            query = (
-                f"select * from win_back_calls where {which} order by rank_within_rep, customer_id"
-            )
-            (rows,) = con.execute(
-                f"copy ({query}) to {sql_path(destination)} (format csv, header true)"
-            ).fetchone()
-            (revenue,) = con.execute(
-                f"select coalesce(sum(revenue_at_risk), 0)::double from ({query})"
-            ).fetchone()
-            written.append((rep or "", f"{name}.csv", rows, revenue))
-        _replace_folder(partial, folder)
-        return written
+        yield "win_back_calls"
     finally:
         con.execute("drop table if exists win_back_calls")
+
+
+def write_call_lists(
+    con, folder: Path, calls: str | None = None
+) -> list[tuple[str, str, int, float]]:
+    """Writes one CSV per rep into `folder` (replacing it whole), from `calls` (the call list
+    computed once, see computed_once; by default computed here); returns (rep, file, customers,
+    revenue at risk) per file, in the order of the reps' names."""
+    if calls is None:
+        with computed_once(con) as calls:
+            return write_call_lists(con, folder, calls)
+    reps = [row[0] for row in con.execute(f"select distinct sales_rep from {calls}").fetchall()]
+    names = file_names(reps)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    written = []
+    for rep, name in sorted(names.items(), key=lambda item: item[1]):
+        destination = partial / f"{name}.csv"
+        # COPY takes no parameters: the rep's name goes in as a quoted literal.
+        which = (
+            "sales_rep is null" if rep is None else "sales_rep = '" + rep.replace("'", "''") + "'"
+        )
+        query = f"select * from {calls} where {which} order by rank_within_rep, customer_id"
+        (rows,) = con.execute(
+            f"copy ({query}) to {sql_path(destination)} (format csv, header true)"
+        ).fetchone()
+        (revenue,) = con.execute(
+            f"select coalesce(sum(revenue_at_risk), 0)::double from ({query})"
+        ).fetchone()
+        written.append((rep or "", f"{name}.csv", rows, revenue))
+    _replace_folder(partial, folder)
+    return written
 
 
 def _replace_folder(partial: Path, folder: Path) -> None:

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from dagster_project.call_lists import file_names
+from dagster_project.call_lists import CALL_LIST_VIEW, file_names
 from dagster_project.reports_database import replace_atomically
 
 PAGE_FILE = "index.html"
@@ -188,13 +188,13 @@ def _months_section(con) -> str:
     )
 
 
-def _calls_section(con) -> str:
+def _calls_section(con, calls: str) -> str:
     rows = con.execute(
-        """
+        f"""
         select sales_rep, rank_within_rep, customer_id, customer_name, lifecycle_stage,
             revenue_at_risk, last_purchase_date, status_reason, items_they_used_to_buy,
             lapsed_regular_items
-        from reports.win_back_call_list
+        from {calls}
         where rank_within_rep <= ?
         order by sales_rep nulls last, rank_within_rep
         """,
@@ -205,7 +205,7 @@ def _calls_section(con) -> str:
     files = file_names([row[0] for row in rows])
     sections = []
     for rep in dict.fromkeys(row[0] for row in rows):
-        calls = [row for row in rows if row[0] == rep]
+        rep_calls = [row for row in rows if row[0] == rep]
         name = rep if rep is not None else "No sales rep"
         link = f"call_lists/{files[rep]}.csv"
         body = "".join(
@@ -225,7 +225,7 @@ def _calls_section(con) -> str:
                 reason,
                 items,
                 lapsed,
-            ) in calls
+            ) in rep_calls
         )
         sections.append(
             f'<h3>{_e(name)} <small>(<a href="{_e(link)}">the whole list</a>)</small></h3>'
@@ -298,8 +298,9 @@ def _backtest_section(con) -> str:
     )
 
 
-def render_page(con) -> str:
-    """The page's HTML, from the reports of the connection's warehouse."""
+def render_page(con, calls: str = CALL_LIST_VIEW) -> str:
+    """The page's HTML, from the reports of the connection's warehouse (the win-back call list
+    from `calls`, a relation of its rows: the view, or the rows computed once)."""
     tiles, as_of_date = _stage_tiles(con)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -316,14 +317,14 @@ def render_page(con) -> str:
         f'<h2 id="months">Month by month</h2>{_months_section(con)}'
         f'<h2 id="calls">Whom to call first</h2><p class="note">Each sales rep\'s at-risk and '
         f"inactive customers, most revenue at risk first (the first {CALLS_SHOWN_PER_REP}; the "
-        f"whole list is the rep's file in call_lists/).</p>{_calls_section(con)}"
+        f"whole list is the rep's file in call_lists/).</p>{_calls_section(con, calls)}"
         f'<h2 id="backtest">Does the flag work?</h2>{_backtest_section(con)}'
         f'<p class="note">Written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC from the '
         "reports in reports.duckdb beside this page.</p></body></html>"
     )
 
 
-def write_report_page(con, destination: Path) -> None:
+def write_report_page(con, destination: Path, calls: str = CALL_LIST_VIEW) -> None:
     """Writes the page to `destination`, beside the old one and renamed over it."""
-    page = render_page(con)
+    page = render_page(con, calls)
     replace_atomically(lambda partial: partial.write_text(page, encoding="utf-8"), destination)

@@ -13,6 +13,7 @@ without them.
 import filecmp
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -190,3 +191,27 @@ def test_the_sample_reports_on_spark_equal_duckdbs(sample_on_both):
     on_duckdb, on_spark = sample_on_both
     assert_same_reports(on_duckdb.warehouse, on_spark.warehouse)
     assert_same_published_files(on_duckdb.reports_dir, on_spark.reports_dir)
+
+
+def test_the_benchmark_measures_a_full_run_on_spark(dbt_manifest, tmp_path):
+    """`make bench`'s Spark column, on a small data set: a full run on Spark whose reports equal
+    the baseline's, with its time, peak memory and Spark settings (no timing judged here)."""
+    from tests.conftest import bench_module
+
+    bench = bench_module()
+    data_dir = tmp_path / "data" / "20k"
+    measured = bench.bench_spark(
+        data_dir, bench.generate(data_dir, 20_000), tmp_path, "", log=lambda message: None
+    )
+    assert measured["rows_differing"] == dict.fromkeys(measured["rows_differing"], 0)
+    assert len(measured["rows_differing"]) == 5
+    assert measured["full"]["seconds"] > 0 and measured["full"]["peak_rss_mib"] > 0
+    assert measured["settings"] == bench.SPARK_SETTINGS
+
+    sys.path.insert(0, str(settings.REPO_ROOT / "benchmarks"))
+    from report import spark_lines
+
+    table = "\n".join(spark_lines([measured]))
+    assert "| Spark full run | Spark / baseline |" in table
+    assert f"| {measured['lines']:,} |" in table
+    assert "| yes |" in table

@@ -44,7 +44,7 @@ from dagster import (
 from dagster import MetadataValue as MV
 
 from dagster_project import settings
-from dagster_project.call_lists import CALL_LISTS_DIR, write_call_lists
+from dagster_project.call_lists import CALL_LISTS_DIR, computed_once, write_call_lists
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource
 from dagster_project.extracts import exact_path_sql
 from dagster_project.report_page import PAGE_FILE, write_report_page
@@ -311,9 +311,11 @@ def _call_list_metadata(con, rows: int, destination: Path, as_of_date) -> dict:
     }
 
 
-def _publish_win_back_call_lists(context, con, reports_dir: Path, as_of_date) -> MaterializeResult:
+def _publish_win_back_call_lists(
+    context, con, reports_dir: Path, as_of_date, calls: str
+) -> MaterializeResult:
     folder = reports_dir / CALL_LISTS_DIR
-    files = write_call_lists(con, folder)
+    files = write_call_lists(con, folder, calls)
     customers = sum(rows for _, _, rows, _ in files)
     context.log.info(
         f"Published {customers} customers to win back in {len(files)} files in {folder}"
@@ -516,17 +518,25 @@ def published_reports(context: AssetExecutionContext, warehouse: WarehouseResour
                     metadata=_call_list_metadata(con, rows, destination, as_of_date),
                 )
 
-            if WIN_BACK_KEY in selected:
-                yield _publish_win_back_call_lists(context, con, reports_dir, as_of_date)
-
-            if PAGE_KEY in selected:
-                destination = reports_dir / PAGE_FILE
-                write_report_page(con, destination)
-                context.log.info(f"Published the reports' page to {destination}")
-                yield MaterializeResult(
-                    asset_key=PAGE_KEY,
-                    metadata={"as_of_date": str(as_of_date), "path": MV.path(str(destination))},
-                )
+            # The call lists and the page read the same win-back rows, computed once.
+            with (
+                computed_once(con)
+                if WIN_BACK_KEY in selected or PAGE_KEY in selected
+                else contextlib.nullcontext()
+            ) as calls:
+                if WIN_BACK_KEY in selected:
+                    yield _publish_win_back_call_lists(context, con, reports_dir, as_of_date, calls)
+                if PAGE_KEY in selected:
+                    destination = reports_dir / PAGE_FILE
+                    write_report_page(con, destination, calls)
+                    context.log.info(f"Published the reports' page to {destination}")
+                    yield MaterializeResult(
+                        asset_key=PAGE_KEY,
+                        metadata={
+                            "as_of_date": str(as_of_date),
+                            "path": MV.path(str(destination)),
+                        },
+                    )
 
             if database is not None:
                 destination = reports_dir / REPORTS_DATABASE

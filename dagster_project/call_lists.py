@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagster_project.reports_database import sql_path
+from dagster_project.reports_database import replace_folder, sql_path
 
 CALL_LISTS_DIR = "call_lists"
 CALL_LIST_VIEW = "reports.win_back_call_list"
@@ -92,14 +92,5 @@ def write_call_lists(
             f"select coalesce(sum(revenue_at_risk), 0)::double from ({query})"
         ).fetchone()
         written.append((rep or "", f"{name}.csv", rows, revenue))
-    _replace_folder(partial, folder)
+    replace_folder(partial, folder)
     return written
-
-
-def _replace_folder(partial: Path, folder: Path) -> None:
-    previous = folder.with_name(folder.name + ".previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if folder.exists():
-        folder.rename(previous)
-    partial.rename(folder)
-    shutil.rmtree(previous, ignore_errors=True)

@@ -375,7 +375,13 @@ def exact_path_sql(path: Path) -> str:
     read every items file. Each of `*`, `?` and `[` is written as a class of one character
     (`[*]`), which matches only itself.
     """
-    return _literal(re.sub(r"([*?\[])", r"[\1]", str(path)))
+    return _literal(matching_itself(str(path)))
+
+
+def matching_itself(path: str) -> str:
+    """`path` as a DuckDB glob pattern that matches only itself: each `*`, `?` and `[` written
+    as a class of one character (`[*]`)."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
 def _is_csv(path: Path) -> bool:

@@ -13,11 +13,11 @@ that publishing, the asset checks and the metadata the UI shows read them as the
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
-from dagster_project.extracts import _literal
+from dagster_project.extracts import _literal, matching_itself
+from dagster_project.reports_database import replace_folder
 
 # The raw tables the models read, and the quarantine, which a user reads beside them.
 RAW_TABLES = ("orders", "customers", "items", "load_ledger", "rejected_rows")
@@ -32,18 +32,14 @@ def write_raw_tables(con, lake: Path) -> dict[str, int]:
     rows = {}
     for table in RAW_TABLES:
         folder = lake / "raw" / table
-        partial, old = folder.with_name(f"{table}.partial"), folder.with_name(f"{table}.old")
+        partial = folder.with_name(f"{table}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         (rows[table],) = con.execute(f"select count(*) from raw.{table}").fetchone()
         con.execute(
             f"copy raw.{table} to {_literal(str(partial / 'part-0.parquet'))} (format parquet)"
         )
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        partial.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_folder(partial, folder)
     return rows
 
 
@@ -58,7 +54,7 @@ def spark_tables(spark_warehouse: Path, schema: str) -> dict[str, Path]:
 def parquet_files_sql(folder: Path) -> str:
     """The Parquet files of `folder` as a DuckDB glob: the folder's own name taken literally
     (each `*`, `?` and `[` of it as a class of one character), then `*.parquet`."""
-    return _literal(re.sub(r"([*?\[])", r"[\1]", str(folder)) + "/*.parquet")
+    return _literal(matching_itself(str(folder)) + "/*.parquet")
 
 
 def copy_spark_results(con, spark_warehouse: Path) -> dict[str, int]:

@@ -232,6 +232,34 @@ def _changes_to_apply(con, path: Path, latest_build: int) -> tuple[tuple[int, in
     return (found, replaced_before), ""
 
 
+def _write_publication_record(
+    con, catalog: str, as_of_date, build_id: str, replaced: int, fingerprint: str | None
+) -> None:
+    """The file's record of its publication: its as-of date, the build it holds, the rows
+    replaced since it was written whole, and the fingerprint of the item master it holds."""
+    con.execute(
+        f"""
+        create or replace table {catalog}.{PUBLICATION} as
+        select ?::date as as_of_date, ?::varchar as history_build_id,
+               ?::bigint as rows_replaced_since_written_whole,
+               ?::varchar as item_master_fingerprint,
+               now() at time zone 'UTC' as published_at_utc
+        """,
+        [as_of_date, build_id, replaced, fingerprint],
+    )
+
+
+def replace_folder(partial: Path, folder: Path) -> None:
+    """Puts the folder `partial`, written whole, in the place of `folder`: the old one is moved
+    aside, then removed, so that a reader finds the old folder or the new one, whole."""
+    previous = folder.with_name(folder.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if folder.exists():
+        folder.rename(previous)
+    partial.rename(folder)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
 def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: int) -> None:
     """Everything but the customers and their history: the item master (unless the file holds
     it as it is), the publication's record and the views."""
@@ -253,16 +281,7 @@ def _write_small_parts(con, catalog: str, as_of_date, build_id: str, replaced: i
         con.execute(
             f"create or replace table {catalog}.{ITEM_MASTER} as select * from {ITEM_MASTER}"
         )
-    con.execute(
-        f"""
-        create or replace table {catalog}.{PUBLICATION} as
-        select ?::date as as_of_date, ?::varchar as history_build_id,
-               ?::bigint as rows_replaced_since_written_whole,
-               ?::varchar as item_master_fingerprint,
-               now() at time zone 'UTC' as published_at_utc
-        """,
-        [as_of_date, build_id, replaced, fingerprint],
-    )
+    _write_publication_record(con, catalog, as_of_date, build_id, replaced, fingerprint)
     # The views are created with the file as the default database, so that their relations are
     # looked up there, wherever and under whatever name the file is opened later. The reports
     # are in the file's main schema, where a BI tool looks first.
@@ -434,16 +453,7 @@ def _write_report_tables(con, catalog: str, as_of_date, build_id: str) -> None:
     for view in VIEWS:
         name = view.split(".")[1]
         con.execute(f"create table {catalog}.main.{name} as select * from {view}")
-    con.execute(
-        f"""
-        create table {catalog}.{PUBLICATION} as
-        select ?::date as as_of_date, ?::varchar as history_build_id,
-               0::bigint as rows_replaced_since_written_whole,
-               null::varchar as item_master_fingerprint,
-               now() at time zone 'UTC' as published_at_utc
-        """,
-        [as_of_date, build_id],
-    )
+    _write_publication_record(con, catalog, as_of_date, build_id, 0, None)
 
 
 def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:

@@ -10,8 +10,8 @@ only when nothing stored depends on what changed otherwise, so a build is full
 - the previous build did not see every order (the build after a backfill);
 - an orders file changed under its name since the previous build absorbed it (it may have
   dropped orders, which only a full build removes);
-- the settings the stored rows were computed with changed (business settings or the layout of
-  the stored tables).
+- the settings the stored rows were computed with changed (business settings, the layout of
+  the stored tables, or the engine and its version: the customers' keys are its hash).
 A customer or item file changed under its name (or no longer counting at an earlier as-of date)
 does not rebuild the order history: the build recomputes every customer's master data, or every
 customer's usual items, instead.
@@ -134,7 +134,7 @@ def plan_build(
     if not previous.saw_every_order:
         return full(f"the build before was a backfill (as of {previous.as_of_date})")
     if previous.settings != settings:
-        return full("the business settings or the stored tables' layout changed")
+        return full("the business settings, the stored tables' layout or the engine changed")
     current = {(f.entity, f.source_file): f.content_sha256 for f in files}
     changed = sorted(
         (entity, name)

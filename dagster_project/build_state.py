@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from dagster_project import settings
@@ -52,7 +53,7 @@ OBSOLETE_RELATIONS = (
     "intermediate.int_customer_top_items",
 )
 # A customer's key, as the dbt macro customer_key computes it.
-CUSTOMER_KEY_SQL = "md5_number_lower(customer_id)"
+CUSTOMER_KEY_SQL = "hash(customer_id)"
 DBT_PROJECT_FILE = Path(__file__).resolve().parent.parent / "dbt_project" / "dbt_project.yml"
 
 # The sets of keys an incremental build recomputes, in the order they are written (a set may
@@ -125,9 +126,15 @@ def business_settings() -> str:
     is full."""
     project = yaml.safe_load(DBT_PROJECT_FILE.read_text())
     variables = {k: v for k, v in (project.get("vars") or {}).items() if k != "as_of_date"}
-    # The engine too: tables another engine built are not this one's to update.
+    # The engine too: tables another engine built are not this one's to update; and DuckDB's
+    # version, whose hash function makes the customers' keys (macro customer_key).
     return json.dumps(
-        {"vars": variables, "storage_layout": STORAGE_LAYOUT, "engine": settings.dbt_target()},
+        {
+            "vars": variables,
+            "storage_layout": STORAGE_LAYOUT,
+            "engine": settings.dbt_target(),
+            "duckdb": duckdb.__version__,
+        },
         sort_keys=True,
     )
 

@@ -101,7 +101,7 @@ def test_a_day_without_files_is_incremental_too():
             FILES,
             previous(settings='{"vars": {}, "storage_layout": 3}'),
             dt.date(2024, 6, 26),
-            "the business settings or the stored tables' layout changed",
+            "the business settings, the stored tables' layout or the engine changed",
         ),
         (
             [ExtractFile("orders", "orders_2024-06-24.csv", "changed"), *FILES[1:]],

@@ -50,58 +50,37 @@ item_orders as (
     inner join orders on order_items.order_number = orders.order_number
 ),
 
-item_totals as (
+item_orders_with_gaps as (
+    -- Each purchase order's days since the customer's previous purchase order of the item. Orders
+    -- on the same day are 0 days apart: the gaps above 0 are those between the item's distinct
+    -- purchase dates, its rhythm, as for the customer's, without a pass to make dates distinct.
     select
-        customer_id,
-        customer_key,
-        item_id,
-        min(case when is_purchase then order_date end) as first_purchase_date,
-        max(case when is_purchase then order_date end) as last_purchase_date,
-        count(case when is_purchase then 1 end) as purchase_count,
-        sum(quantity) as total_quantity,
-        sum(amount) as net_revenue
-    from item_orders
-    group by customer_id, customer_key, item_id
-),
-
-item_purchase_dates as (
-    -- The distinct dates a customer bought the item on: its rhythm, as for the customer's.
-    select distinct
-        customer_key,
-        item_id,
-        order_date as purchase_date
-    from item_orders
-    where is_purchase
-),
-
-item_purchase_gaps as (
-    select
-        customer_key,
-        item_id,
-        {{ dbt.datediff(
-            'lag(purchase_date) over (partition by customer_key, item_id order by purchase_date)',
-            'purchase_date',
+        *,
+        case when is_purchase then {{ dbt.datediff(
+            'lag(order_date) over (partition by customer_key, item_id, is_purchase order by order_date)',
+            'order_date',
             'day'
-        ) }} as days_since_previous_purchase
-    from item_purchase_dates
-),
-
-item_rhythms as (
-    select
-        customer_key,
-        item_id,
-        count(*) as purchase_date_count,
-        {{ median_of('days_since_previous_purchase') }} as usual_days_between_purchases
-    from item_purchase_gaps
-    group by customer_key, item_id
+        ) }} end as days_since_previous_purchase
+    from item_orders
 )
 
 select
-    item_totals.*,
-    coalesce(item_rhythms.purchase_date_count, 0) as purchase_date_count,
-    item_rhythms.usual_days_between_purchases
-from item_totals
-left join item_rhythms
-    on
-        item_totals.customer_key = item_rhythms.customer_key
-        and item_totals.item_id = item_rhythms.item_id
+    customer_id,
+    customer_key,
+    item_id,
+    min(case when is_purchase then order_date end) as first_purchase_date,
+    max(case when is_purchase then order_date end) as last_purchase_date,
+    count(case when is_purchase then 1 end) as purchase_count,
+    sum(quantity) as total_quantity,
+    sum(amount) as net_revenue,
+    -- The distinct purchase dates: the first, then one more after each gap of a day or more.
+    case
+        when count(case when is_purchase then 1 end) > 0
+            then 1 + count(case when days_since_previous_purchase > 0 then 1 end)
+        else 0
+    end as purchase_date_count,
+    {{ median_of(
+        'case when days_since_previous_purchase > 0 then days_since_previous_purchase end'
+    ) }} as usual_days_between_purchases
+from item_orders_with_gaps
+group by customer_id, customer_key, item_id

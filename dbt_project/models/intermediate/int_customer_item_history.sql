@@ -23,45 +23,33 @@ orders as (
     {%- endif %}
 ),
 
-order_items as (
-    -- One row per order and item (an order may list an item on several lines), so that
-    -- purchases are counted per order without a distinct count per customer and item. Orders
-    -- are told apart by their number, a small integer, rather than by their ids' text.
-    select
-        order_number,
-        item_id,
-        sum(quantity) as quantity,
-        sum(amount) as amount
-    from visible_lines
-    group by order_number, item_id
-),
-
-item_orders as (
-    -- Each order's items, with the order's customer, date and kind.
+item_lines as (
+    -- Each line with its order's customer, date and kind, in the order the customer bought the
+    -- item: an order may list an item on several lines, which count as one purchase (its first
+    -- line in the order); purchase orders on the same day are 0 days apart, so the gaps above 0
+    -- are those between the item's distinct purchase dates, its rhythm, as for the customer's.
+    -- Orders are told apart by their number, a small integer, rather than by their ids' text.
     select
         orders.customer_id,
         orders.customer_key,
         orders.order_date,
         orders.is_purchase,
-        order_items.item_id,
-        order_items.quantity,
-        order_items.amount
-    from order_items
-    inner join orders on order_items.order_number = orders.order_number
-),
-
-item_orders_with_gaps as (
-    -- Each purchase order's days since the customer's previous purchase order of the item. Orders
-    -- on the same day are 0 days apart: the gaps above 0 are those between the item's distinct
-    -- purchase dates, its rhythm, as for the customer's, without a pass to make dates distinct.
-    select
-        *,
-        case when is_purchase then {{ dbt.datediff(
-            'lag(order_date) over (partition by customer_key, item_id, is_purchase order by order_date)',
-            'order_date',
-            'day'
+        visible_lines.item_id,
+        visible_lines.quantity,
+        visible_lines.amount,
+        coalesce(
+            visible_lines.order_number != lag(visible_lines.order_number) over customer_item,
+            true
+        ) as is_first_line_of_order,
+        case when orders.is_purchase then {{ dbt.datediff(
+            'lag(orders.order_date) over customer_item', 'orders.order_date', 'day'
         ) }} end as days_since_previous_purchase
-    from item_orders
+    from visible_lines
+    inner join orders on visible_lines.order_number = orders.order_number
+    window customer_item as (
+        partition by orders.customer_key, visible_lines.item_id, orders.is_purchase
+        order by orders.order_date, visible_lines.order_number
+    )
 )
 
 select
@@ -70,7 +58,7 @@ select
     item_id,
     min(case when is_purchase then order_date end) as first_purchase_date,
     max(case when is_purchase then order_date end) as last_purchase_date,
-    count(case when is_purchase then 1 end) as purchase_count,
+    count(case when is_purchase and is_first_line_of_order then 1 end) as purchase_count,
     sum(quantity) as total_quantity,
     sum(amount) as net_revenue,
     -- The distinct purchase dates: the first, then one more after each gap of a day or more.
@@ -82,5 +70,5 @@ select
     {{ median_of(
         'case when days_since_previous_purchase > 0 then days_since_previous_purchase end'
     ) }} as usual_days_between_purchases
-from item_orders_with_gaps
+from item_lines
 group by customer_id, customer_key, item_id

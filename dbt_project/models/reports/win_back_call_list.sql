@@ -44,7 +44,10 @@ lapsed_regular_items as (
     left join {{ ref('stg_items').include(database=False) }} as items
         on item_history.item_id = items.item_id
     where
-        {{ item_status(
+        -- Regular items only, tested first: a plain comparison that spares the status of the
+        -- other rows, nearly all of the history.
+        item_history.purchase_date_count >= {{ var('regular_item_min_purchases') | int }}
+        and {{ item_status(
             'item_history.purchase_date_count',
             'item_history.usual_days_between_purchases',
             dbt.datediff('item_history.last_purchase_date', as_of_date(), 'day')

@@ -201,3 +201,20 @@ def test_the_one_file_shape_spreads_its_lines_over_many_items_in_typed_parquet(t
         "items_2026-11-20.parquet",
         "orders_2026-11-20.parquet",
     ]
+
+
+def test_the_peak_memory_of_a_run_counts_the_processes_it_leaves_running():
+    """Spark's JVM, started by the pipeline and not waited for, is outside the rusage of the
+    measured command's children; the sum over the process tree sees it. Here the command starts
+    a process that holds 300 MiB and exits without waiting for it."""
+    bench = bench_module()
+    holder = "x = bytearray(300 * 2**20); import time; time.sleep(3)"
+    command = [
+        sys.executable,
+        "-c",
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {holder!r}]); "
+        "time.sleep(2)",
+    ]
+    measured = bench.measure(command)
+    assert measured["peak_tree_rss_mib"] > 300
+    assert measured["peak_rss_mib"] < 100

@@ -436,7 +436,7 @@ def _attach_for_writing(con, partial: Path) -> None:
     )
 
 
-def _reports_are_views(con) -> bool:
+def reports_are_views(con) -> bool:
     """Whether the warehouse's reports are views over its tables, as dbt builds them on DuckDB;
     else tables (the reports Spark built, copied in: dagster_project/lake.py)."""
     (views,) = con.execute(
@@ -449,24 +449,25 @@ def _reports_are_views(con) -> bool:
 
 def _write_report_tables(con, catalog: str, as_of_date, build_id: str) -> None:
     """Reports that are tables in the warehouse, as tables in the file's main schema, with the
-    publication's record."""
+    publication's record (its one table in the schema `intermediate`)."""
     for view in VIEWS:
         name = view.split(".")[1]
         con.execute(f"create table {catalog}.main.{name} as select * from {view}")
+    con.execute(f"create schema if not exists {catalog}.intermediate")
     _write_publication_record(con, catalog, as_of_date, build_id, 0, None)
 
 
 def _write_whole(con, destination: Path, as_of_date, build_id: str) -> None:
-    reports_are_views = _reports_are_views(con)
+    views = reports_are_views(con)
 
     def write(partial: Path) -> None:
         _attach_for_writing(con, partial)
         try:
-            for schema in ("intermediate", "staging"):
-                con.execute(f"create schema publishing.{schema}")
-            if not reports_are_views:
+            if not views:
                 _write_report_tables(con, "publishing", as_of_date, build_id)
                 return
+            for schema in ("intermediate", "staging"):
+                con.execute(f"create schema publishing.{schema}")
             for relation in TABLES:
                 con.execute(f"create table publishing.{relation} as select * from {relation}")
             _write_small_parts(con, "publishing", as_of_date, build_id, 0)

@@ -31,6 +31,7 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         is_backfill,
         latest_published_date,
     )
+    from dagster_project.reports_database import reports_are_views
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         counts = con.execute(
@@ -39,11 +40,18 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
             + " from reports.customer_activity_report"
         ).fetchone()
         published = latest_published_date(con, Path(reports_dir))
+        # Views on DuckDB; on Spark, the tables its build wrote, copied in.
+        views = reports_are_views(con)
+    reports_are = (
+        "the views of its schema reports"
+        if views
+        else "the tables of its schema reports, copied from Spark's build"
+    )
     backfill = is_backfill(as_of_date, published)
     lines = [
         f"Customer activity as of {as_of_date}: {sum(counts)} customers",
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
-        f"Warehouse: {warehouse} (the reports are the views of its schema reports)",
+        f"Warehouse: {warehouse} (the reports are {reports_are})",
     ]
     if backfill:
         # The views stay at the backfill's date: only the daemon's sensor
@@ -59,8 +67,9 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
     else:
         lines.append(
             f"Published in {reports_dir}: index.html (the reports on one page), reports.duckdb "
-            "(every report, for BI tools), customer_activity_report.parquet, "
-            "inactive_customers.csv and call_lists/<rep>.csv (whom sales should call)"
+            "(every report, for BI tools), "
+            + ("customer_activity_report.parquet" if views else "every report as <report>.parquet")
+            + ", inactive_customers.csv and call_lists/<rep>.csv (whom sales should call)"
         )
     return "\n".join(lines)
 

@@ -116,7 +116,7 @@ def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema reports")
         con.execute(
-            "create table reports.customer_activity_report as "
+            "create view reports.customer_activity_report as "
             "select 'active' as activity_status, date '2026-06-30' as as_of_date"
         )
         con.execute(

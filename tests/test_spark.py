@@ -35,6 +35,15 @@ pytestmark = [
 SAMPLE_DIR = settings.REPO_ROOT / "data" / "raw"
 # What the two engines' published files must hold alike (the page differs by its time stamp).
 SAME_FILES = ("customer_activity_report.parquet", "inactive_customers.csv")
+# The reports in reports.duckdb.
+REPORTS_PUBLISHED_ON_SPARK = (
+    "customer_activity_report",
+    "win_back_call_list",
+    "customer_item_activity_report",
+    "customer_status_changes",
+    "activity_kpis_monthly",
+    "inactivity_backtest",
+)
 
 
 def sample_as_of():
@@ -185,6 +194,40 @@ def test_every_report_is_published_as_parquet_on_spark(hand_built_run, hand_buil
                 f"select count(*) from (select * from reports.{report} except all "
                 f"select * from {published})"
             ).fetchone() == (0,), report
+
+
+def test_the_published_database_on_spark_holds_the_reports_and_its_record_alone(
+    hand_built_on_spark,
+):
+    """No empty schemas beside the reports: the file a BI tool opens lists what it can read."""
+    published = hand_built_on_spark.reports_dir / "reports.duckdb"
+    with duckdb.connect(str(published), read_only=True) as con:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database() order by all"
+        ).fetchall()
+        schemas = con.execute(
+            "select schema_name from duckdb_schemas() "
+            "where database_name = current_database() order by all"
+        ).fetchall()
+    assert tables == [
+        ("intermediate", "reports_publication"),
+        *(("main", report) for report in sorted(REPORTS_PUBLISHED_ON_SPARK)),
+    ]
+    assert schemas == [("intermediate",), ("main",)]
+
+
+def test_the_run_summary_says_where_the_reports_are_on_spark(hand_built_on_spark):
+    from dagster_project.run import summarize
+
+    summary = summarize(
+        hand_built_on_spark.warehouse, hand_built_on_spark.reports_dir, HAND_BUILT_AS_OF
+    )
+    assert (
+        f"Warehouse: {hand_built_on_spark.warehouse} (the reports are the tables of its schema "
+        "reports, copied from Spark's build)"
+    ) in summary
+    assert "every report as <report>.parquet, inactive_customers.csv" in summary
 
 
 def test_the_sample_reports_on_spark_equal_duckdbs(sample_on_both):

@@ -64,8 +64,9 @@ def dbt_profile_env(warehouse_path: Path) -> dict[str, str]:
     }
     if settings.dbt_target() == "spark":
         environment |= {
-            "LAKE_DIR": str(settings.lake_dir()),
-            "SPARK_WAREHOUSE_DIR": str(settings.spark_warehouse_dir()),
+            "LAKE_DIR": settings.lake_dir(),
+            "SPARK_WAREHOUSE_DIR": settings.spark_warehouse_dir(),
+            "SPARK_METASTORE_DIR": str(settings.spark_metastore_dir()),
         }
     return environment
 

@@ -2,22 +2,27 @@
 brought back for publishing.
 
 The loads validate and quarantine as on DuckDB, into the warehouse file, which keeps the raw
-tables, the quarantine and the load ledger as the record of what was read. On Spark each of
-those tables is then written to the lake, `LAKE_DIR/raw/<table>/` as Parquet, where the dbt
-sources of the Spark target read them (dbt_project/models/staging/_sources.yml). dbt builds
-every model on Spark, into Spark's warehouse (`SPARK_WAREHOUSE_DIR/<schema>.db/<table>/`, Parquet
-files). The reports it wrote, and the rows a dbt test stored as failures, are then copied into
-the warehouse file under the same names as a DuckDB build writes them (as tables, not views), so
-that publishing, the asset checks and the metadata the UI shows read them as they do on DuckDB.
+tables, the quarantine and the load ledger as the record of what was read. Before each build on
+Spark the dbt step writes those tables to the lake, `LAKE_DIR/raw/<table>/` as Parquet, where
+the dbt sources of the Spark target read them (dbt_project/models/staging/_sources.yml). dbt
+builds every model on Spark, into Spark's warehouse (`SPARK_WAREHOUSE_DIR/<schema>.db/<table>/`,
+Parquet files). The reports it wrote, and the rows a dbt test stored as failures, are then
+copied into the warehouse file under the same names as a DuckDB build writes them (as tables,
+not views), so that publishing, the asset checks and the metadata the UI shows read them as they
+do on DuckDB.
+
+Both folders are local paths or URIs of a filesystem fsspec knows (`s3a://bucket/lake` with
+s3fs, `file:///...`): on a cluster they are where the cluster reads and writes. The lake is
+written by the step that builds, just before the build, so that no build reads a lake that a
+killed run left half written: an object store has no folder to rename into place.
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 
 from dagster_project.extracts import _literal, matching_itself
-from dagster_project.reports_database import replace_folder
 
 # The raw tables the models read, and the quarantine, which a user reads beside them.
 RAW_TABLES = ("orders", "customers", "items", "load_ledger", "rejected_rows")
@@ -25,39 +30,81 @@ RAW_TABLES = ("orders", "customers", "items", "load_ledger", "rejected_rows")
 SCHEMAS_READ_AFTER_THE_BUILD = ("reports", "dbt_test__audit")
 
 
-def write_raw_tables(con, lake: Path) -> dict[str, int]:
+class Folder:
+    """A folder of the lake or of Spark's warehouse: a local path or a URI (`s3a://...`). DuckDB
+    reads and writes a remote one through fsspec, registered with the connection."""
+
+    def __init__(self, location: str):
+        self.location = location.rstrip("/")
+        self.fs, self.path = url_to_fs(self.location)
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+
+    def __truediv__(self, name: str) -> Folder:
+        return Folder(f"{self.location}/{name}")
+
+    def __str__(self) -> str:
+        return self.location
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def for_duckdb(self, con) -> str:
+        """This folder's name as DuckDB is to read it through `con`: a local path, or the URI
+        with the filesystem registered (DuckDB's own S3 reader is an extension that it would
+        fetch from the network)."""
+        if self.is_local:
+            return self.path
+        protocol = self.fs.protocol
+        # DuckDB registers a filesystem under its first protocol (`s3` for `s3`, `s3a`).
+        if not con.filesystem_is_registered(protocol if isinstance(protocol, str) else protocol[0]):
+            con.register_filesystem(self.fs)
+        return self.location
+
+    def subfolders(self) -> list[Folder]:
+        if not self.fs.isdir(self.path):
+            return []
+        return [
+            self / entry.rstrip("/").rsplit("/", 1)[-1]
+            for entry in sorted(self.fs.ls(self.path, detail=False))
+            if self.fs.isdir(entry)
+        ]
+
+    def empty(self) -> None:
+        """Removes what the folder holds, and makes it when missing (an object store has no
+        folders: there it is a prefix)."""
+        if self.fs.exists(self.path):
+            self.fs.rm(self.path, recursive=True)
+        self.fs.makedirs(self.path, exist_ok=True)
+
+
+def write_raw_tables(con, lake: str) -> dict[str, int]:
     """Writes each raw table of the warehouse behind `con` to `lake/raw/<table>/` as Parquet,
-    whole; returns each table's rows. Each folder is written beside the old one and put in its
-    place, so that a build never reads half a table."""
+    whole; returns each table's rows."""
     rows = {}
     for table in RAW_TABLES:
-        folder = lake / "raw" / table
-        partial = folder.with_name(f"{table}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
+        folder = Folder(lake) / "raw" / table
+        folder.empty()
         (rows[table],) = con.execute(f"select count(*) from raw.{table}").fetchone()
-        con.execute(
-            f"copy raw.{table} to {_literal(str(partial / 'part-0.parquet'))} (format parquet)"
-        )
-        replace_folder(partial, folder)
+        target = folder.for_duckdb(con) + "/part-0.parquet"
+        con.execute(f"copy raw.{table} to {_literal(target)} (format parquet)")
     return rows
 
 
-def spark_tables(spark_warehouse: Path, schema: str) -> dict[str, Path]:
+def spark_tables(spark_warehouse: str, schema: str) -> dict[str, Folder]:
     """The tables Spark wrote in `schema`, by name, with the folders of their Parquet files."""
-    root = spark_warehouse / f"{schema}.db"
-    if not root.is_dir():
-        return {}
-    return {folder.name: folder for folder in sorted(root.iterdir()) if folder.is_dir()}
+    return {
+        folder.name: folder for folder in (Folder(spark_warehouse) / f"{schema}.db").subfolders()
+    }
 
 
-def parquet_files_sql(folder: Path) -> str:
+def parquet_files_sql(con, folder: Folder) -> str:
     """The Parquet files of `folder` as a DuckDB glob: the folder's own name taken literally
     (each `*`, `?` and `[` of it as a class of one character), then `*.parquet`."""
-    return _literal(matching_itself(str(folder)) + "/*.parquet")
+    return _literal(matching_itself(folder.for_duckdb(con)) + "/*.parquet")
 
 
-def copy_spark_results(con, spark_warehouse: Path) -> dict[str, int]:
+def copy_spark_results(con, spark_warehouse: str) -> dict[str, int]:
     """Copies the tables Spark wrote in the schemas read after a build into the warehouse behind
     `con`, under their names, replacing what was there (a DuckDB build's views too); returns
     each table's rows. In one transaction: a reader sees the previous build's or this one's."""
@@ -78,7 +125,7 @@ def copy_spark_results(con, spark_warehouse: Path) -> dict[str, int]:
                     con.execute(f"drop view {relation}")
                 con.execute(
                     f"create or replace table {relation} as select * from "
-                    f"read_parquet({parquet_files_sql(folder)})"
+                    f"read_parquet({parquet_files_sql(con, folder)})"
                 )
                 (copied[f"{schema}.{name}"],) = con.execute(
                     f"select count(*) from {relation}"

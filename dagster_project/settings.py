@@ -21,6 +21,7 @@ DEFAULT_WAREHOUSE_PATH = "data/warehouse.duckdb"
 DEFAULT_REPORTS_DIR = "data/reports"
 DEFAULT_LAKE_DIR = "data/lake"
 DEFAULT_SPARK_WAREHOUSE_DIR = "data/spark-warehouse"
+DEFAULT_SPARK_METASTORE_DIR = "data/spark-metastore"
 ENGINES = ("duckdb", "spark")
 
 
@@ -57,15 +58,39 @@ def dbt_target() -> str:
     return value
 
 
-def lake_dir() -> Path:
-    """`LAKE_DIR`: on Spark, where the loads write each raw table as a Parquet folder
-    (`raw/<table>/`), for the models to read."""
-    return _path_from_env("LAKE_DIR", DEFAULT_LAKE_DIR)
+def _folder_from_env(name: str, default: str) -> str:
+    """A folder that may also be a URI (`s3a://bucket/lake`, `file:///data/lake`): a URI as it
+    is given, for Spark and fsspec to read, anything else an absolute local path."""
+    value = os.environ.get(name, "").strip()
+    if "://" in value:
+        return value.rstrip("/")
+    return str(_path_from_env(name, default))
 
 
-def spark_warehouse_dir() -> Path:
-    """`SPARK_WAREHOUSE_DIR`: on Spark, where the models' tables (and Spark's catalog) go."""
-    return _path_from_env("SPARK_WAREHOUSE_DIR", DEFAULT_SPARK_WAREHOUSE_DIR)
+def lake_dir() -> str:
+    """`LAKE_DIR`: on Spark, where each raw table is written as a Parquet folder (`raw/<table>/`)
+    for the models to read; a local folder or a URI the cluster reads (`s3a://bucket/lake`)."""
+    return _folder_from_env("LAKE_DIR", DEFAULT_LAKE_DIR)
+
+
+def spark_warehouse_dir() -> str:
+    """`SPARK_WAREHOUSE_DIR`: on Spark, where the models' tables go (`<schema>.db/<table>/`); a
+    local folder or a URI."""
+    return _folder_from_env("SPARK_WAREHOUSE_DIR", DEFAULT_SPARK_WAREHOUSE_DIR)
+
+
+def spark_metastore_dir() -> Path:
+    """`SPARK_METASTORE_DIR`: where a local Spark session keeps its catalog (a Derby database,
+    which needs a local folder): the Spark warehouse's folder when that is local, else
+    `data/spark-metastore`."""
+    if os.environ.get("SPARK_METASTORE_DIR", "").strip():
+        return _path_from_env("SPARK_METASTORE_DIR", DEFAULT_SPARK_METASTORE_DIR)
+    warehouse = spark_warehouse_dir()
+    if warehouse.startswith("file://"):
+        return Path(warehouse.removeprefix("file://"))
+    if "://" not in warehouse:
+        return Path(warehouse)
+    return _path_from_env("SPARK_METASTORE_DIR", DEFAULT_SPARK_METASTORE_DIR)
 
 
 def parse_as_of_date(value: str, source: str) -> dt.date:

@@ -34,7 +34,7 @@ from dagster_project.build_plan import BuildPlan
 from dagster_project.dbt_project import dbt_profile_env, dbt_project
 from dagster_project.defs.run_tags import report_date_tags
 from dagster_project.defs.warehouse import WAREHOUSE_POOL, WarehouseResource, is_lock_error
-from dagster_project.lake import copy_spark_results
+from dagster_project.lake import copy_spark_results, write_raw_tables
 
 DBT_ASSETS_NAME = "dbt_models"
 # When another process takes the warehouse between the wait and dbt's connection, the step is
@@ -411,6 +411,13 @@ def dbt_models(
         build_plan = build_state.plan(con, dt.date.fromisoformat(as_of_date))
         build_number = build_state.start_build(con, build_plan, context.run.run_id)
         files = build_state.ledger_files(con)
+        if settings.dbt_target() == "spark":
+            # The models on Spark read the raw tables from the lake (dagster_project/lake.py).
+            written = write_raw_tables(con, settings.lake_dir())
+            context.log.info(
+                f"Wrote the raw tables to {settings.lake_dir()}/raw for Spark: "
+                + ", ".join(f"{table} ({rows} rows)" for table, rows in written.items())
+            )
     context.log.info(
         f"dbt build {'--full-refresh' if build_plan.full else '(incremental)'}: {build_plan.reason}"
     )

@@ -34,7 +34,6 @@ from dagster_project.extracts import (
     quarantine_counts,
     reconcile,
 )
-from dagster_project.lake import write_raw_tables
 
 RECONCILIATION_CHECK = "every_row_accounted_for"
 FILES_PRESENT_CHECK = "every_loaded_file_still_present"
@@ -238,13 +237,6 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                 check
                 for check in checks
                 if AssetCheckKey(key, check.check_name) in context.selected_asset_check_keys
-            )
-        if settings.dbt_target() == "spark":
-            # The models on Spark read the raw tables from the lake (dagster_project/lake.py).
-            written = write_raw_tables(con, settings.lake_dir())
-            context.log.info(
-                f"Wrote the raw tables to {settings.lake_dir() / 'raw'} for Spark: "
-                + ", ".join(f"{table} ({rows} rows)" for table, rows in written.items())
             )
         if LEDGER_KEY in context.selected_asset_keys:
             files = dict(

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -83,14 +84,18 @@ def spark_metastore_dir() -> Path:
     """`SPARK_METASTORE_DIR`: where a local Spark session keeps its catalog (a Derby database,
     which needs a local folder): the Spark warehouse's folder when that is local, else
     `data/spark-metastore`."""
-    if os.environ.get("SPARK_METASTORE_DIR", "").strip():
+    warehouse = local_path(spark_warehouse_dir())
+    if warehouse is None or os.environ.get("SPARK_METASTORE_DIR", "").strip():
         return _path_from_env("SPARK_METASTORE_DIR", DEFAULT_SPARK_METASTORE_DIR)
-    warehouse = spark_warehouse_dir()
-    if warehouse.startswith("file://"):
-        return Path(warehouse.removeprefix("file://"))
-    if "://" not in warehouse:
-        return Path(warehouse)
-    return _path_from_env("SPARK_METASTORE_DIR", DEFAULT_SPARK_METASTORE_DIR)
+    return warehouse
+
+
+def local_path(folder: str) -> Path | None:
+    """The local path a folder setting names (a path, or a `file:` URI, taken literally as Spark
+    and fsspec take it: `%20` is not a space); None for a folder elsewhere (`s3a://...`)."""
+    if folder.startswith("file:"):
+        return Path(urlparse(folder).path)
+    return None if "://" in folder else Path(folder)
 
 
 def parse_as_of_date(value: str, source: str) -> dt.date:

@@ -69,8 +69,9 @@ def test_the_raw_tables_are_written_whole_and_alone(form, tmp_path, request):
         lake, files = "s3a://lake-bucket/lake", s3
         root = "lake-bucket/lake"
     else:
-        root = str(tmp_path / "lake")
-        lake = root if form == "local path" else (tmp_path / "lake").as_uri()
+        root = str(tmp_path / "our lake")
+        # A file URI is taken literally (a space as a space), as Spark reads it.
+        lake = root if form == "local path" else f"file://{root}"
         import fsspec
 
         files = fsspec.filesystem("file")
@@ -163,7 +164,10 @@ def test_spark_folders_are_local_paths_or_uris(tmp_path, monkeypatch):
     assert settings.lake_dir() == "s3a://bucket/lake"
     assert settings.spark_warehouse_dir() == "s3a://bucket/warehouse"
     assert settings.spark_metastore_dir() == settings.REPO_ROOT / "data" / "spark-metastore"
-    monkeypatch.setenv("SPARK_WAREHOUSE_DIR", (tmp_path / "wh").as_uri())
-    assert settings.spark_metastore_dir() == tmp_path / "wh"
+    # A file URI is taken literally, as Spark takes it: a space is a space, `%20` is `%20`.
+    monkeypatch.setenv("SPARK_WAREHOUSE_DIR", f"file://{tmp_path}/our warehouse")
+    assert settings.spark_metastore_dir() == tmp_path / "our warehouse"
+    monkeypatch.setenv("SPARK_WAREHOUSE_DIR", f"file://{tmp_path}/our%20warehouse")
+    assert settings.spark_metastore_dir() == tmp_path / "our%20warehouse"
     monkeypatch.setenv("SPARK_METASTORE_DIR", "catalog")
     assert settings.spark_metastore_dir() == tmp_path / "catalog"

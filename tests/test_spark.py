@@ -56,7 +56,7 @@ def spark_warehouse(tmp_path_factory) -> str:
     """One Spark warehouse for the module (the Spark session dbt starts in this process keeps
     the folder it was started with), named by a URI as a cluster's is (`s3a://...`): the
     pipeline reads Spark's tables through fsspec, and keeps Spark's catalog in a local folder."""
-    return tmp_path_factory.mktemp("spark_warehouse").as_uri()
+    return f"file://{tmp_path_factory.mktemp('spark_warehouse')}"
 
 
 def run_on(engine: str, raw_dir: Path, out: Path, as_of_date, spark_warehouse: str, lake=None):
@@ -73,11 +73,11 @@ def run_on(engine: str, raw_dir: Path, out: Path, as_of_date, spark_warehouse: s
 @pytest.fixture(scope="module")
 def hand_built_on_spark(dbt_manifest, hand_built_raw_dir, spark_warehouse, tmp_path_factory):
     """The hand-built extracts on Spark, with the lake named by a URI too (the sample's is a
-    local path): the loads write it through fsspec and Spark reads it by that URI."""
+    local path): the dbt step writes it through fsspec and Spark reads it by that URI."""
     out = tmp_path_factory.mktemp("hand_built_on_spark")
     return run_on(
         "spark", hand_built_raw_dir, out, HAND_BUILT_AS_OF, spark_warehouse,
-        lake=(out / "lake").as_uri(),
+        lake=f"file://{out / 'lake'}",
     )  # fmt: skip
 
 

@@ -547,8 +547,13 @@ def _replace_rows(con, relation: str, which_customers: str) -> int:
     (deleted,) = con.execute(
         f"delete from publishing.{relation} where customer_key in ({customers})"
     ).fetchone()
+    # The rows are found by their customer key alone, then read whole by their row ids: read
+    # whole while searched, every column of the table (text ids included) was decoded to find a
+    # few customers' rows, and this cost grew with the history of every customer, not with the
+    # day (1.0 s against 0.26 s for 197k of 29M customer x item rows).
     (inserted,) = con.execute(
         f"insert into publishing.{relation} by name "
-        f"select * from {relation} where customer_key in ({customers})"
+        f"select * from {relation} where rowid in "
+        f"(select rowid from {relation} where customer_key in ({customers}))"
     ).fetchone()
     return max(deleted, inserted)

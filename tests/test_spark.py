@@ -2,7 +2,7 @@
 the hand-built extracts and on the shipped sample: every report equal, row for row and type for
 type, and the same published files.
 
-On Spark the loads write the raw tables to the lake (LAKE_DIR), dbt builds every model on a
+On Spark the dbt step writes the raw tables to the lake (LAKE_DIR), dbt builds every model on a
 local Spark session (one for the whole module: dbt runs in this process), and the reports Spark
 built are published from the warehouse file, where the dbt step copies them.
 

@@ -13,8 +13,8 @@ do on DuckDB.
 
 Both folders are local paths or URIs of a filesystem fsspec knows (`s3a://bucket/lake` with
 s3fs, `file:///...`): on a cluster they are where the cluster reads and writes. The lake is
-written by the step that builds, just before the build, so that no build reads a lake that a
-killed run left half written: an object store has no folder to rename into place.
+written by the step that builds rather than by the loads because an object store has no folder
+to rename into place: so no build reads a lake that a killed run left half written.
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ class Folder:
 
     def __truediv__(self, name: str) -> Folder:
         return Folder(f"{self.location}/{name}")
-
-    def __str__(self) -> str:
-        return self.location
 
     @property
     def name(self) -> str:

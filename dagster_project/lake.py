@@ -44,7 +44,7 @@ class Folder:
 
     @property
     def name(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
+        return _last_part(self.path)
 
     def for_duckdb(self, con) -> str:
         """This folder's name as DuckDB is to read it through `con`: a local path, or the URI
@@ -62,7 +62,7 @@ class Folder:
         if not self.fs.isdir(self.path):
             return []
         return [
-            self / entry.rstrip("/").rsplit("/", 1)[-1]
+            self / _last_part(entry)
             for entry in sorted(self.fs.ls(self.path, detail=False))
             if self.fs.isdir(entry)
         ]
@@ -73,6 +73,11 @@ class Folder:
         if self.fs.exists(self.path):
             self.fs.rm(self.path, recursive=True)
         self.fs.makedirs(self.path, exist_ok=True)
+
+
+def _last_part(path: str) -> str:
+    """The last name of a path as fsspec writes it (`/`-separated, on every filesystem)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def write_raw_tables(con, lake: str) -> dict[str, int]:

@@ -93,7 +93,7 @@ def spark_metastore_dir() -> Path:
 def local_path(folder: str) -> Path | None:
     """The local path a folder setting names (a path, or a `file:` URI, taken literally as Spark
     and fsspec take it: `%20` is not a space); None for a folder elsewhere (`s3a://...`)."""
-    if folder.startswith("file:"):
+    if folder.startswith("file://"):
         return Path(urlparse(folder).path)
     return None if "://" in folder else Path(folder)
 

@@ -413,9 +413,10 @@ def dbt_models(
         files = build_state.ledger_files(con)
         if settings.dbt_target() == "spark":
             # The models on Spark read the raw tables from the lake (dagster_project/lake.py).
-            written = write_raw_tables(con, settings.lake_dir())
+            lake = settings.lake_dir()
+            written = write_raw_tables(con, lake)
             context.log.info(
-                f"Wrote the raw tables to {settings.lake_dir()}/raw for Spark: "
+                f"Wrote the raw tables to {lake}/raw for Spark: "
                 + ", ".join(f"{table} ({rows} rows)" for table, rows in written.items())
             )
     context.log.info(

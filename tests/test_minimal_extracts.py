@@ -109,6 +109,22 @@ def test_minimal_extracts_publish_every_report(case, dbt_manifest, tmp_path):
     assert_bi_tools_read_the_reports(run)
 
 
+def test_an_orders_only_folder_builds_into_folders_not_made_yet(dbt_manifest, tmp_path):
+    """A first run whose warehouse and published files are named in folders that do not exist
+    yet (a new machine's WAREHOUSE_PATH and REPORTS_DIR): both are made."""
+    write_extracts(tmp_path / "raw", {})
+    warehouse = tmp_path / "new" / "warehouse" / "warehouse.duckdb"
+    run = run_pipeline(tmp_path / "raw", warehouse, tmp_path / "new" / "reports", AS_OF)
+
+    assert run.result.success
+    assert warehouse.is_file()
+    assert (run.reports_dir / "reports.duckdb").is_file()
+    assert run.query(
+        "select customer_id, activity_status from reports.customer_activity_report "
+        "order by customer_id"
+    ) == [("C1", "active"), ("C2", "inactive")]
+
+
 # The largest amount and quantity a line may hold (DECIMAL(18, 4)), twice for one customer.
 LARGEST_LINES = """order_id,order_date,customer_id,item_id,quantity,amount
 O1,2024-01-01,BIG,I1,99999999999999.9999,99999999999999.9999

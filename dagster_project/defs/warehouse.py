@@ -16,6 +16,7 @@ import contextlib
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 from dagster import get_dagster_logger
@@ -36,6 +37,9 @@ class WarehouseResource(DuckDBResource):
 
     @contextlib.contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # A warehouse named in a folder not made yet (WAREHOUSE_PATH=/srv/reports/warehouse.duckdb
+        # on a new machine) starts there, as the published files do in theirs.
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_wait_seconds
         delay = 1.0
         while True:

@@ -76,20 +76,11 @@ KEY_SETS = {
         select distinct customer_id, {CUSTOMER_KEY_SQL} as customer_key from raw.orders
         where order_id in (select order_id from {SCHEMA}.orders_in_new_files)
     """,
-    # Those, and the customers whose revenue over the trailing window moved with the date.
-    "customers_with_changed_purchases": f"""
-        select customer_id, customer_key from {SCHEMA}.customers_of_new_orders
-        union
-        select customer_id, customer_key from intermediate.int_customer_purchase_history
-        where customer_key in (
-            select customer_key from intermediate.int_order_lines_current
-            where {{window_edge}}
-        )
-    """,
     # Those, and the customers of master rows that count now and did not at the previous build
-    # (every customer, when a customer file changed under its name).
-    "customers_to_recompute": f"""
-        select customer_id, customer_key from {SCHEMA}.customers_with_changed_purchases
+    # (every customer, when a customer file changed under its name): a customer's status history
+    # follows from their purchase dates and their billing cycle alone.
+    "customers_with_changed_status_history": f"""
+        select customer_id, customer_key from {SCHEMA}.customers_of_new_orders
         union
         select distinct customer_id, {CUSTOMER_KEY_SQL} from raw.customers
         where
@@ -98,6 +89,23 @@ KEY_SETS = {
         union
         select customer_id, customer_key from intermediate.int_customer_activity
         where {{every_customer}}
+    """,
+    # Those of the new orders, and the customers whose revenue over the trailing window moved
+    # with the date (their purchase dates and status history did not).
+    "customers_with_changed_recent_revenue": f"""
+        select customer_id, customer_key from {SCHEMA}.customers_of_new_orders
+        union
+        select customer_id, customer_key from intermediate.int_customer_purchase_history
+        where customer_key in (
+            select customer_key from intermediate.int_order_lines_current
+            where {{window_edge}}
+        )
+    """,
+    # Every customer whose row in the customer report may read otherwise.
+    "customers_to_recompute": f"""
+        select customer_id, customer_key from {SCHEMA}.customers_with_changed_status_history
+        union
+        select customer_id, customer_key from {SCHEMA}.customers_with_changed_recent_revenue
     """,
     # The customers whose usual items may read otherwise: those of the new orders, and those who
     # bought an item of a new item master file (every one, when an item file changed).
@@ -182,9 +190,16 @@ def _ensure_tables(con) -> None:
         create table if not exists {RECOMPUTED_CUSTOMERS} (
             build_number integer not null,
             customer_key ubigint not null,
-            item_history_changed boolean not null
+            item_history_changed boolean not null,
+            status_history_changed boolean not null
         )
         """
+    )
+    # Kept by warehouses built before status histories were told apart: their recorded
+    # customers count as changed, which publishing then copies again (correct, if more).
+    con.execute(
+        f"alter table {RECOMPUTED_CUSTOMERS} "
+        "add column if not exists status_history_changed boolean default true"
     )
 
 
@@ -317,7 +332,10 @@ def finish_build(con, build_plan: BuildPlan, build_number: int, files: Iterable[
                 f"""
                 insert into {RECOMPUTED_CUSTOMERS}
                 select ?, customer_key,
-                       customer_key in (select customer_key from {SCHEMA}.customers_of_new_orders)
+                       customer_key in (select customer_key from {SCHEMA}.customers_of_new_orders),
+                       customer_key in (
+                           select customer_key from {SCHEMA}.customers_with_changed_status_history
+                       )
                 from (
                     select customer_key from {SCHEMA}.customers_to_recompute
                     union

@@ -498,7 +498,10 @@ def _apply_changes(
             con.execute(
                 f"""
                 create temporary table changed_customers as
-                select customer_key, bool_or(item_history_changed) as item_history_changed
+                select
+                    customer_key,
+                    bool_or(item_history_changed) as item_history_changed,
+                    bool_or(status_history_changed) as status_history_changed
                 from {RECOMPUTED_CUSTOMERS}
                 where build_number > ?
                 group by customer_key
@@ -510,8 +513,8 @@ def _apply_changes(
             ).fetchone()
             counts["rows"] = _replace_rows(con, ITEM_HISTORY, "where item_history_changed")
             counts["customer_rows"] = _replace_rows(con, CUSTOMER_ACTIVITY, "")
-            _replace_rows(con, STATUS_CHANGES, "")
-            _replace_rows(con, BACKTEST_CHANGES, "")
+            _replace_rows(con, STATUS_CHANGES, "where status_history_changed")
+            _replace_rows(con, BACKTEST_CHANGES, "where status_history_changed")
             _replace_rows(con, USUAL_ITEMS, "")
             _write_small_parts(
                 con, "publishing", as_of_date, build_id, replaced_before + counts["rows"]

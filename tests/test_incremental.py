@@ -145,11 +145,14 @@ def was_incremental(run) -> bool:
 
 def recomputed_customers(warehouse: Path) -> list[tuple]:
     """The customers the last build recomputed (their ids where the warehouse still has them),
-    and whether their customer x item history changed."""
+    and whether their customer x item history and their status history changed."""
     return warehouse_rows(
         warehouse,
         """
-        select coalesce(activity.customer_id, '?'), recomputed.item_history_changed
+        select
+            coalesce(activity.customer_id, '?'),
+            recomputed.item_history_changed,
+            recomputed.status_history_changed
         from build_state.recomputed_customers as recomputed
         left join intermediate.int_customer_activity as activity using (customer_key)
         where recomputed.build_number = (select max(build_number) from build_state.builds)
@@ -200,10 +203,10 @@ def test_a_daily_build_recomputes_only_the_new_files_orders_and_equals_a_full_bu
     assert publication(tmp_path / "r1", "reports.duckdb.previous")[0] == first_build
     # The build recomputed those customers alone, and says why.
     assert recomputed_customers(warehouse) == [
-        ("C03", True),
-        ("C04", True),
-        ("C11", True),
-        ("C99", True),
+        ("C03", True, True),
+        ("C04", True, True),
+        ("C11", True, True),
+        ("C99", True, True),
     ]
     assert how_built(daily) == ("incremental: new files since the build as of 2024-06-24: 1 orders")
     assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r3")
@@ -264,20 +267,27 @@ def test_a_daily_build_drops_the_orders_that_left_the_revenue_window(
 ):
     """No new file, a later date: the revenue over the trailing 365 days still moves. C04's
     order A-005 of 2023-07-01 (100.00) leaves the window on 2024-06-30; A-006 of 2023-07-02
-    (200.00) stays in it."""
+    (200.00) stays in it. C04's purchase dates, and so its status history, stay as they were."""
+    # Nor a customer master dated in the days between, which would recompute its customers.
+    (first_day_raw / "customers" / "customers_2024-06-30.csv").unlink()
     warehouse = tmp_path / "warehouse.duckdb"
     assert run_pipeline(first_day_raw, warehouse, tmp_path / "r1", FIRST_DAY).result.success
     before = revenue_last_365_days(warehouse, "C04")
+    # As a warehouse kept before status histories were told apart in the build's record.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table build_state.recomputed_customers drop status_history_changed")
 
     later_day = dt.date(2024, 6, 30)
     daily = run_pipeline(first_day_raw, warehouse, tmp_path / "r1", later_day)
     assert daily.result.success
     assert was_incremental(daily)
     assert (before, revenue_last_365_days(warehouse, "C04")) == ("575.00", "475.00")
+    assert recomputed_customers(warehouse) == [("C04", False, False)]
 
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", later_day).result.success
     assert table_rows(warehouse) == table_rows(scratch)
+    assert published_rows(tmp_path / "r1") == published_rows(tmp_path / "r2")
 
 
 def warehouse_rows(warehouse: Path, sql: str) -> list[tuple]:
@@ -319,7 +329,7 @@ def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day
         ("C03", "Now Weekly", "weekly", "inactive"),
         ("C98", "New In Master", "weekly", "never_purchased"),
     ]
-    assert recomputed_customers(warehouse) == [("C03", False), ("C98", False)]
+    assert recomputed_customers(warehouse) == [("C03", False, True), ("C98", False, True)]
     scratch = tmp_path / "scratch.duckdb"
     assert run_pipeline(first_day_raw, scratch, tmp_path / "r2", NEXT_DAY).result.success
     assert table_rows(warehouse) == table_rows(scratch)
@@ -337,7 +347,7 @@ def test_a_daily_build_takes_up_new_customer_master_rows(dbt_manifest, first_day
         "incremental: new files since the build as of 2024-06-27: none; changed under their "
         "names: customers"
     )
-    assert {(c,) for c, _ in recomputed_customers(warehouse)} | {("C98",)} >= set(every_customer)
+    assert {(c,) for c, _, _ in recomputed_customers(warehouse)} | {("C98",)} >= set(every_customer)
     assert warehouse_rows(
         warehouse,
         "select count(*) from build_state.recomputed_customers "

@@ -2,7 +2,7 @@
     materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='customer_key',
-    meta={'recomputes': 'customers_to_recompute'},
+    meta={'recomputes': 'customers_with_changed_status_history'},
 ) }}
 -- Each customer's part in the backtest of the inactivity flag (reports.inactivity_backtest), as
 -- changes of its month-end counts: +1 from the month end on which the customer starts to count

@@ -2,7 +2,7 @@
     materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='customer_key',
-    meta={'recomputes': 'customers_with_changed_purchases'},
+    meta={'recomputes': 'customers_of_new_orders'},
 ) }}
 -- Each customer's purchase dates up to the as-of date (the distinct dates of their purchases),
 -- with the days since the one before and the usual days between purchases so far: each

@@ -2,7 +2,7 @@
     materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='customer_key',
-    meta={'recomputes': 'customers_with_changed_purchases'},
+    meta={'recomputes': 'customers_with_changed_recent_revenue'},
 ) }}
 -- Each customer's purchases and revenue up to the as-of date, one row per customer with a
 -- visible order.

@@ -2,7 +2,7 @@
     materialized=incremental_where_supported(),
     incremental_strategy='replace_recomputed_keys',
     unique_key='customer_key',
-    meta={'recomputes': 'customers_to_recompute'},
+    meta={'recomputes': 'customers_with_changed_status_history'},
 ) }}
 -- Each customer's changes of status, under both inactivity rules (`inactivity_rule`), derived
 -- from their purchase dates alone: a first purchase, then, after each purchase date p, inactive

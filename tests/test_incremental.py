@@ -741,3 +741,31 @@ def test_a_full_build_that_did_not_finish_makes_the_next_build_full(
     )
     assert backfill.result.success
     assert_the_next_day_is_rebuilt_whole(first_day_raw, warehouse, tmp_path)
+
+
+def test_the_ids_a_daily_build_reads_scattered_are_stored_uncompressed(hand_built_run):
+    """A daily build reads its customers' order lines and customer x item rows wherever they lie
+    in those tables, and DuckDB decodes a compressed text block whole for one row of it: their
+    ids are stored uncompressed (the models' contracts). Undeclared, DuckDB compresses even the
+    fixture's few ids (the order lines' customer ids)."""
+    assert hand_built_run.query(
+        """
+        select table_name, column_name, list(distinct compression order by compression)
+        from (
+            select 'int_order_lines_current' as table_name, *
+            from pragma_storage_info('intermediate.int_order_lines_current')
+            union all by name
+            select 'int_customer_item_history' as table_name, *
+            from pragma_storage_info('intermediate.int_customer_item_history')
+        )
+        where column_name in ('order_id', 'customer_id', 'item_id') and segment_type = 'VARCHAR'
+        group by all
+        order by all
+        """
+    ) == [
+        ("int_customer_item_history", "customer_id", ["Uncompressed"]),
+        ("int_customer_item_history", "item_id", ["Uncompressed"]),
+        ("int_order_lines_current", "customer_id", ["DICT_FSST"]),
+        ("int_order_lines_current", "item_id", ["Uncompressed"]),
+        ("int_order_lines_current", "order_id", ["Uncompressed"]),
+    ]

@@ -3,6 +3,8 @@
     incremental_strategy='replace_recomputed_keys',
     unique_key='customer_key',
     meta={'recomputes': 'customers_of_new_orders'},
+    contract={'enforced': target.type == 'duckdb'},
+    on_schema_change='append_new_columns',
 ) }}
 -- Each customer's history with each item up to the as-of date, one row per customer and item on
 -- a visible order line. Purchase dates and counts come from purchase orders only; quantity and

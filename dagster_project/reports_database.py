@@ -492,6 +492,11 @@ def _apply_changes(
     def write(partial: Path) -> None:
         take_earlier_file(partial)
         _attach_for_writing(con, partial)
+        # The space of the deleted rows is reclaimed by writing the file whole once half its
+        # rows were replaced (MAX_REPLACED_SHARE). DuckDB's own reclaiming, as it checkpoints
+        # the file (its vacuum), rewrote blocks all over the file, a cost that grew with the
+        # whole history (0.8 s against 0.4 s for the checkpoint at 30M lines over three years).
+        con.execute("set max_vacuum_tasks = 0")
         try:
             # No transaction: DuckDB writes one database per transaction, and a failure
             # leaves only the partial file, which is removed.
@@ -532,6 +537,7 @@ def _apply_changes(
         finally:
             con.execute("drop table if exists changed_customers")
             con.execute("detach publishing")
+            con.execute("reset max_vacuum_tasks")
 
     replace_atomically(write, destination, keep_previous=True)
     return Publication(

@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             else settings.default_as_of_date()
         ).isoformat()
         wait_seconds = settings.run_wait_minutes() * 60
+        home = settings.dagster_home()
     except ValueError as error:
         # The message names the setting and what to write: a traceback would bury it.
         print(error, file=sys.stderr)
@@ -207,7 +208,15 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.defs.alerts import step_failures
     from dagster_project.runs import RunWaitTimeout, wait_for_runs_in_the_way
 
-    instance = open_instance() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    if home is not None:
+        os.environ["DAGSTER_HOME"] = str(home)
+        if not (home / "dagster.yaml").exists():
+            log(
+                f"{home} has no dagster.yaml: this run goes without the pipeline's instance "
+                "settings (one run at a time, run monitoring); copy "
+                f"{settings.SHIPPED_INSTANCE_SETTINGS} there."
+            )
+    instance = open_instance() if home is not None else DagsterInstance.ephemeral()
     run, job = create_run(instance, as_of_date)
     # As Dagster's own run worker does: the run's log names its process, so that a later run
     # finds this one failed if the process is killed.

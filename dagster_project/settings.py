@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -158,6 +159,27 @@ def run_wait_minutes() -> float:
     if not minutes >= 0:
         raise ValueError(f"RUN_WAIT_MINUTES: {text!r} is not a number of minutes, e.g. 60")
     return minutes
+
+
+SHIPPED_INSTANCE_SETTINGS = REPO_ROOT / ".dagster_home" / "dagster.yaml"
+
+
+def dagster_home() -> Path | None:
+    """`DAGSTER_HOME`: the folder where Dagster keeps its runs and reads its instance settings
+    (`make` sets `.dagster_home`, which holds the pipeline's); None when unset. Dagster wants an
+    absolute path to an existing folder: a relative one is taken from where the user started,
+    as every path setting here, and a missing one is an error that says how to make it."""
+    text = os.environ.get("DAGSTER_HOME", "").strip()
+    if not text:
+        return None
+    path = (Path.cwd() / Path(text).expanduser()).resolve()
+    if not path.is_dir():
+        raise ValueError(
+            f"DAGSTER_HOME: {text!r} is not a folder. Dagster keeps its runs there; make it, "
+            f"with the pipeline's instance settings: mkdir -p {shlex.quote(str(path))} && "
+            f"cp {shlex.quote(str(SHIPPED_INSTANCE_SETTINGS))} {shlex.quote(str(path))}/"
+        )
+    return path
 
 
 def failure_webhook_url() -> str:

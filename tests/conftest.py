@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dagster_project.settings import SHIPPED_INSTANCE_SETTINGS
+
 FIXTURES = Path(__file__).parent / "fixtures"
 HAND_BUILT_AS_OF = dt.date(2024, 6, 30)
 BENCHMARKS_DIR = Path(__file__).parent.parent / "benchmarks"
@@ -86,9 +88,6 @@ def dbt_manifest() -> None:
     from dagster_project.dbt_project import prepare_manifest
 
     prepare_manifest()
-
-
-SHIPPED_INSTANCE_SETTINGS = Path(__file__).parent.parent / ".dagster_home" / "dagster.yaml"
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ reports from it and prints the summary a newcomer sees."""
 
 import filecmp
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -247,3 +248,45 @@ def test_a_bad_run_wait_prints_what_to_write_and_nothing_else(value, dagster_hom
 
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         assert instance.get_runs() == []
+
+
+def test_a_missing_dagster_home_prints_how_to_make_it_and_nothing_else(tmp_path):
+    home = tmp_path / "not made" / "dagster home"
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster_project.run", "--as-of-date", "2026-11-20"],
+        env=os.environ | {"DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr == (
+        f"DAGSTER_HOME: '{home}' is not a folder. Dagster keeps its runs there; make it, with the "
+        f"pipeline's instance settings: mkdir -p '{home}' && "
+        f"cp {shlex.quote(str(settings.SHIPPED_INSTANCE_SETTINGS))} '{home}'/\n"
+    )
+    assert not home.parent.exists()
+
+
+def test_a_relative_dagster_home_without_settings_runs_and_says_what_it_lacks(
+    tmp_path, monkeypatch, capsys, dbt_manifest
+):
+    """Taken from where the run starts, as every path setting; Dagster alone refuses a relative
+    DAGSTER_HOME. Without the shipped dagster.yaml the run goes on Dagster's defaults, and says
+    so."""
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", "home")
+    monkeypatch.delenv("RAW_DATA_DIR", raising=False)
+    monkeypatch.setenv("WAREHOUSE_PATH", "warehouse.duckdb")
+    monkeypatch.setenv("REPORTS_DIR", "reports")
+    assert main(["--as-of-date", "2026-11-20"]) == 0
+    assert (
+        f"{tmp_path / 'home'} has no dagster.yaml: this run goes without the pipeline's instance "
+        "settings (one run at a time, run monitoring); copy "
+        f"{settings.SHIPPED_INSTANCE_SETTINGS} there.\n"
+    ) in capsys.readouterr().err
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        assert [run.status.value for run in instance.get_runs()] == ["SUCCESS"]

@@ -172,7 +172,7 @@ def dagster_home() -> Path | None:
     text = os.environ.get("DAGSTER_HOME", "").strip()
     if not text:
         return None
-    path = (Path.cwd() / Path(text).expanduser()).resolve()
+    path = _path_from_env("DAGSTER_HOME", "")
     if not path.is_dir():
         raise ValueError(
             f"DAGSTER_HOME: {text!r} is not a folder. Dagster keeps its runs there; make it, "

@@ -254,7 +254,9 @@ def test_the_readme_has_one_query_per_bi_tool():
                 ["Weekly Lapsed", "Ben", "2024-05-20", "2024-06-18", "50.00"],
             ],
         ),
-        ("metabase", [["Chen", "1", "400.00"], ["Ana", "2", "140.00"], ["Ben", "1", "50.00"]]),
+        # The at-risk and inactive customers of tests/test_call_lists.py: Ben 600 + 50, Chen
+        # 400, Ana 100 + 80 + 60.
+        ("metabase", [["Ben", "2", "650.00"], ["Chen", "1", "400.00"], ["Ana", "3", "240.00"]]),
         (
             "superset",
             [["Hardware", "6", "10"], ["Consumables", "2", "3"], ["None", "0", "1"]],

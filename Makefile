@@ -14,11 +14,12 @@ AS_OF_DATE_DEFAULT = AS_OF_DATE="$${AS_OF_DATE:-$(if $(RAW_DATA_DIR),,$(SAMPLE_A
 export PATH := $(BIN):$(PATH)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-# The DuckDB that BI drivers bundle: the tests open the published reports with it.
+# The DuckDB that BI drivers bundle, its Python package and its command-line tool
+# (.venv-duckdb-1.4.4/bin/duckdb): the tests open the published reports with them.
 BI_READER_DUCKDB := 1.4.4
 BI_READER_VENV := .venv-duckdb-$(BI_READER_DUCKDB)
 
-.PHONY: install install-spark run ui test lint manifest sample lock clean bi-reader bench ui-screenshots
+.PHONY: install install-spark run ui test lint manifest sample lock clean bi-reader bench ui-screenshots docs
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,17 +52,33 @@ ui: manifest
 ui-screenshots: manifest
 	tools/ui_screenshots/run.sh
 
+# dbt's documentation of every model and column, as one page that opens offline:
+# dbt_project/target/docs/static_index.html (column types from the warehouse `make run` built, at
+# WAREHOUSE_PATH). Its own target folder: the manifest the Dagster definitions read is left as it
+# is, and the models are not compiled (an incremental model compiles only inside a build).
+DOCS_TARGET := target/docs
+docs: install
+	@warehouse="$$(realpath -m "$${WAREHOUSE_PATH:-data/warehouse.duckdb}")"; \
+	test -f "$$warehouse" || { echo "No warehouse at $$warehouse: run 'make run' first." >&2; exit 2; }; \
+	cd dbt_project && export WAREHOUSE_PATH="$$warehouse" \
+		&& $(BIN)/dbt parse --quiet --target-path $(DOCS_TARGET) \
+		&& $(BIN)/dbt docs generate --quiet --static --no-compile --target-path $(DOCS_TARGET)
+	@echo "dbt docs: $(CURDIR)/dbt_project/$(DOCS_TARGET)/static_index.html"
+
 lint: install
 	$(BIN)/ruff check dagster_project tests
 	$(BIN)/ruff format --check dagster_project tests
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests
 
-$(BI_READER_VENV)/.installed:
+$(BI_READER_VENV)/.installed-python-and-cli:
 	@test -x $(BI_READER_VENV)/bin/python || $(PYTHON) -m venv $(BI_READER_VENV)
-	$(BI_READER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check duckdb==$(BI_READER_DUCKDB)
+	$(BI_READER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		duckdb==$(BI_READER_DUCKDB) duckdb-cli==$(BI_READER_DUCKDB)
+	@# pip copies the tool's binary without its executable bit.
+	chmod +x $(BI_READER_VENV)/bin/duckdb
 	@touch $@
 
-bi-reader: $(BI_READER_VENV)/.installed
+bi-reader: $(BI_READER_VENV)/.installed-python-and-cli
 
 test: lint manifest bi-reader install-spark
 	BI_READER_PYTHON=$(CURDIR)/$(BI_READER_VENV)/bin/python $(BIN)/python -m pytest

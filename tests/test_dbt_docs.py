@@ -3,9 +3,13 @@ described, the reports' columns have types, and an asset's description is its mo
 SQL."""
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from dagster_project.settings import REPO_ROOT
 
 REPORTS_FOLDER = "reports"
 
@@ -106,3 +110,37 @@ def test_the_dbt_assets_metadata_shows_no_unserializable_object(dbt_manifest):
         if "(unserializable)" in str(value.value) and name not in hidden_by_the_ui
     }
     assert unserializable == set()
+
+
+def make_docs(warehouse: Path) -> subprocess.CompletedProcess:
+    """`make docs`, as the README gives it, on the warehouse at `warehouse`."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "docs"],
+        cwd=REPO_ROOT,
+        env=os.environ | {"WAREHOUSE_PATH": str(warehouse)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_make_docs_writes_one_page_with_every_reports_columns_and_types(hand_built_run):
+    completed = make_docs(hand_built_run.warehouse)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    page = REPO_ROOT / "dbt_project" / "target" / "docs" / "static_index.html"
+    assert f"dbt docs: {page}" in completed.stdout
+    text = page.read_text()
+    # The documentation and, from the warehouse's catalog, the report columns' types.
+    assert "The customers to win back, per sales rep, in the order to call them" in text
+    catalog = json.loads((page.parent / "catalog.json").read_text())
+    report = catalog["nodes"]["model.inactive_customers.win_back_call_list"]
+    assert report["columns"]["rank_within_rep"]["type"] == "INTEGER"
+
+
+def test_make_docs_without_a_warehouse_says_to_build_one_first(tmp_path):
+    completed = make_docs(tmp_path / "warehouse.duckdb")
+    assert completed.returncode == 2
+    assert f"No warehouse at {tmp_path / 'warehouse.duckdb'}: run 'make run' first." in (
+        completed.stderr
+    )
+    assert not (tmp_path / "warehouse.duckdb").exists()

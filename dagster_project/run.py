@@ -34,11 +34,16 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
     from dagster_project.reports_database import reports_are_views
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        counts = con.execute(
+        *counts, at_risk = con.execute(
             "select "
             + ", ".join(f"count(*) filter (where activity_status = '{s}')" for s in STATUSES)
+            + ", count(*) filter (where lifecycle_stage = 'at_risk')"
             + " from reports.customer_activity_report"
         ).fetchone()
+        # Rows of the extracts kept out of the reports: said here, not only in the step's log.
+        quarantined = con.execute(
+            "select entity, count(*) from raw.rejected_rows group by entity order by entity"
+        ).fetchall()
         published = latest_published_date(con, Path(reports_dir))
         # Views on DuckDB; on Spark, the tables its build wrote, copied in.
         views = reports_are_views(con)
@@ -53,6 +58,18 @@ def summarize(warehouse: os.PathLike, reports_dir: os.PathLike, as_of_date: dt.d
         *(f"  {status:<16}{count:>6}" for status, count in zip(STATUSES, counts, strict=True)),
         f"Warehouse: {warehouse} (the reports are {reports_are})",
     ]
+    if at_risk:
+        # The page and the call lists count the active customers past three quarters of their
+        # threshold apart: the summary says how many of its active ones they are.
+        lines[1] += f"  ({at_risk} of them at risk)"
+    if quarantined:
+        rows = sum(count for _, count in quarantined)
+        lines.insert(
+            len(STATUSES) + 1,
+            f"Quarantined: {rows} {'row' if rows == 1 else 'rows'} of the extracts ("
+            + ", ".join(f"{entity} {count}" for entity, count in quarantined)
+            + "), not in the reports: raw.rejected_rows says which file, line and why",
+        )
     if backfill:
         # The views stay at the backfill's date: only the daemon's sensor
         # latest_date_after_backfill, or the next run, puts them back.

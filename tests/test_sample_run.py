@@ -61,7 +61,7 @@ def test_a_run_on_the_sample_prints_the_summary(
     summary = capsys.readouterr().out.split("\n\n")[-1]
     assert summary.splitlines()[:5] == [
         "Customer activity as of 2026-11-20: 150 customers",
-        "  active              97",
+        "  active              97  (11 of them at risk)",
         "  inactive            46",
         "  never_purchased      7",
         f"Warehouse: {tmp_path / 'warehouse.duckdb'} (the reports are the views of its schema "
@@ -117,9 +117,11 @@ def test_a_backfills_summary_says_the_warehouse_is_left_at_its_date(tmp_path):
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema reports")
         con.execute(
-            "create view reports.customer_activity_report as "
-            "select 'active' as activity_status, date '2026-06-30' as as_of_date"
+            "create view reports.customer_activity_report as select 'active' as activity_status, "
+            "'active' as lifecycle_stage, date '2026-06-30' as as_of_date"
         )
+        con.execute("create schema raw")
+        con.execute("create table raw.rejected_rows (entity varchar)")
         con.execute(
             "copy (select date '2026-11-20' as as_of_date) "
             f"to '{reports / 'customer_activity_report.parquet'}'"
@@ -211,6 +213,37 @@ def test_a_run_on_a_bad_extract_ends_with_the_file_line_and_column(
         "expected a date such as 2024-03-01 (or a timestamp whose date part counts)\n"
     )
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_runs_summary_says_how_many_rows_were_quarantined_and_where_to_see_them(
+    tmp_path, monkeypatch, capsys, dbt_manifest, dagster_home
+):
+    """A share of bad rows the settings allow is kept out of the reports: the summary says so,
+    rather than only the step's log."""
+    orders = tmp_path / "raw" / "orders"
+    orders.mkdir(parents=True)
+    (orders / "orders_2024-03-01.csv").write_text(
+        "order_id,order_date,customer_id,item_id,quantity,amount\n"
+        "1,2024-02-29,C1,I1,1,5\n"
+        "2,2024-02-30,C2,I1,1,5\n"
+        "3,2024-02-29,C3,I1,1,not a number\n"
+        "4,2024-02-28,C4,I1,1,5\n"
+    )
+    monkeypatch.setenv("RAW_DATA_DIR", str(tmp_path / "raw"))
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("QUARANTINE_MAX_SHARE", "0.5")
+    assert main(["--as-of-date", "2024-03-01"]) == 0
+
+    summary = capsys.readouterr().out.split("\n\n")[-1]
+    assert summary.splitlines()[:5] == [
+        "Customer activity as of 2024-03-01: 2 customers",
+        "  active               2",
+        "  inactive             0",
+        "  never_purchased      0",
+        "Quarantined: 2 rows of the extracts (orders 2), not in the reports: raw.rejected_rows "
+        "says which file, line and why",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -318,7 +318,8 @@ def _publish_win_back_call_lists(
     files = write_call_lists(con, folder, calls)
     customers = sum(rows for _, _, rows, _ in files)
     context.log.info(
-        f"Published {customers} customers to win back in {len(files)} files in {folder}"
+        f"Published {customers} {'customer' if customers == 1 else 'customers'} to win back in "
+        f"{len(files)} {'file' if len(files) == 1 else 'files'} in {folder}"
     )
     return MaterializeResult(
         asset_key=WIN_BACK_KEY,

@@ -167,11 +167,12 @@ def raw_extracts(context: AssetExecutionContext, warehouse: WarehouseResource):
                 result = load_entity(con, entity, raw_data_dir, settings=load_settings)
             except ExtractError as error:
                 # The message names file, line and column: that is what the user needs to see,
-                # not a stack trace. Files loaded before this one stay loaded.
+                # not a stack trace (the loader's frames, which Dagster prints for a chained
+                # cause, say nothing about the file). Files loaded before this one stay loaded.
                 raise Failure(
                     description=f"The {entity.name} extracts break the contract:\n{error}",
                     allow_retries=False,
-                ) from error
+                ) from None
             context.log.info(
                 f"{entity.name}: {len(result.loaded)} new or changed file(s) read, "
                 f"{result.row_count} rows loaded, {result.quarantined_count} quarantined; "

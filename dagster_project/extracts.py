@@ -149,7 +149,13 @@ class Column:
             self.kind
         ]
 
-    def describe_expected(self) -> str:
+    def describe_expected(self, date_format: str | None = None) -> str:
+        """What a value of the column must look like; for a date, in the mapping's `date_format`
+        when it has one."""
+        if self.kind == "date" and date_format:
+            # The 31st: an example whose day cannot be taken for its month.
+            example = dt.date(2024, 3, 31).strftime(date_format)
+            return f"a date in the format {date_format}, such as {example}"
         return {
             "text": "a value",
             "date": "a date such as 2024-03-01 (or a timestamp whose date part counts)",
@@ -603,7 +609,7 @@ def _scan_csv(path: Path) -> tuple[int, bool]:
     """Checks that a CSV file is UTF-8 and returns its number of lines, and whether its lines
     end now in CRLF and now in LF, in one pass over its bytes.
 
-    The error names the byte offset of the first byte that is not UTF-8.
+    The error names the line, field and byte offset of the first byte that is not UTF-8.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, newlines, crlf_newlines, last_byte = 0, 0, 0, b"\n"
@@ -613,10 +619,7 @@ def _scan_csv(path: Path) -> tuple[int, bool]:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
-                raise ExtractError(
-                    f"{path}: is not UTF-8: byte offset {offset - pending + error.start} "
-                    f"({error.reason})"
-                ) from error
+                raise _not_utf8_error(path, offset - pending + error.start, error) from error
             offset += len(chunk)
             newlines += chunk.count(b"\n")
             crlf_newlines += chunk.count(b"\r\n") + (last_byte + chunk[:1] == b"\r\n")
@@ -624,12 +627,40 @@ def _scan_csv(path: Path) -> tuple[int, bool]:
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
-        raise ExtractError(
-            f"{path}: is not UTF-8: byte offset {offset - len(decoder.getstate()[0])} "
-            f"({error.reason})"
-        ) from error
+        raise _not_utf8_error(path, offset - len(decoder.getstate()[0]), error) from error
     lines = newlines + (0 if last_byte == b"\n" else 1)
     return lines, 0 < crlf_newlines < newlines
+
+
+def _not_utf8_error(path: Path, offset: int, error: UnicodeDecodeError) -> ExtractError:
+    return ExtractError(
+        f"{path}: is not UTF-8: {_line_and_field_at(path, offset)}, byte offset {offset} "
+        f"({error.reason}); save it as UTF-8 (it may be Windows-1252/Latin-1)"
+    )
+
+
+def _line_and_field_at(path: Path, offset: int) -> str:
+    """Where the byte at `offset` of a CSV file is, as "line N, field M"; the field is left out
+    when the line starts within a quoted value spanning lines, where the fields cannot be counted
+    from the line alone. Read again from the start: only a file that fails comes here."""
+    line, quotes, line_so_far, remaining = 1, 0, b"", offset
+    with _open_csv(path, "rb") as handle:
+        while remaining and (chunk := handle.read(min(remaining, 1 << 20))):
+            remaining -= len(chunk)
+            line += chunk.count(b"\n")
+            quotes += chunk.count(b'"')
+            last_newline = chunk.rfind(b"\n")
+            line_so_far = chunk[last_newline + 1 :] if last_newline >= 0 else line_so_far + chunk
+    # An even number of quote characters before the line (a doubled quote counts two): the line
+    # starts a record.
+    if (quotes - line_so_far.count(b'"')) % 2:
+        return f"line {line}"
+    # The bytes before the first bad one are UTF-8; the reader counts quoted commas right.
+    try:
+        fields = next(csv.reader([line_so_far.decode("utf-8-sig")]), [])
+    except csv.Error:  # a lone carriage return: lines that the reader does not split alike
+        return f"line {line}"
+    return f"line {line}, field {max(len(fields), 1)}"
 
 
 @contextlib.contextmanager
@@ -843,17 +874,38 @@ def _map_headers(
             )
         by_name[normalized] = (header, column)
     wanted = {c.name: mapping.columns.get(c.name, c.name).strip().lower() for c in entity.columns}
+    missing_columns = [c for c in entity.columns if c.required and wanted[c.name] not in by_name]
     missing = [
         c.name
         if c.name not in mapping.columns
         else f"{c.name} (mapped from {mapping.columns[c.name]!r})"
-        for c in entity.columns
-        if c.required and wanted[c.name] not in by_name
+        for c in missing_columns
     ]
+    if missing and _is_csv(path) and len(headers) == 1:
+        # One field holding the column names: the export uses another delimiter, and saying
+        # that the columns it shows are missing would only puzzle.
+        for delimiter, described in ((";", "';'"), ("\t", "tabs")):
+            split = {name.strip().lower() for name in headers[0].split(delimiter)}
+            if delimiter in headers[0] and split & set(wanted.values()):
+                raise ExtractError(
+                    f"{path}: the header looks separated by {described}; extracts must be "
+                    "comma-separated CSV (or Parquet): export it with commas (and numbers with "
+                    "a decimal point, 12.50), or convert it"
+                )
     if missing:
+        # Headers the contract does not know may be missing columns under another name: the
+        # mapping file renames them. Without such headers the export lacks the columns.
+        unused = set(by_name) - set(wanted.values())
+        unmapped = any(c.name not in mapping.columns for c in missing_columns)
+        hint = (
+            f"; if the export names them otherwise or has lines above its header, say so in "
+            f"{path.parent / MAPPING_FILE_NAME} (docs/extract-mapping.md)"
+            if unused and unmapped
+            else ""
+        )
         raise ExtractError(
             f"{path}: missing required column(s) {', '.join(missing)} "
-            f"(header has: {', '.join(h.strip() for h in headers) or 'nothing'})"
+            f"(header has: {', '.join(h.strip() for h in headers) or 'nothing'}){hint}"
         )
     return {c.name: by_name[wanted[c.name]][1] for c in entity.columns if wanted[c.name] in by_name}
 
@@ -940,15 +992,14 @@ def _problems_sql(
         if column.name not in read.header_for:
             continue
         text, value = _text_column(column), _value_column(column)
+        described = column.describe_expected(read.mapping.date_format)
         if column.required:
-            message = _literal(
-                f"column {column.name}: is empty, expected {column.describe_expected()}"
-            )
+            message = _literal(f"column {column.name}: is empty, expected {described}")
             checks.append(
                 (f"{text} is null", f"{{'rule': 'missing_required_value', 'message': {message}}}")
             )
         if column.kind != "text":
-            expected = _literal(f", expected {column.describe_expected()}")
+            expected = _literal(f", expected {described}")
             checks.append(
                 (
                     f"{text} is not null and {value} is null",
@@ -1345,6 +1396,37 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection, entity: Entity) -> None:
     )
 
 
+def _no_extracts_message(entity: Entity, raw_data_dir: Path, listing: FolderListing) -> str:
+    """Why an entity whose folder is required has no extract to load, and where its extracts
+    may sit instead: directly in `raw_data_dir`, beside the folder that should hold them."""
+    folder = raw_data_dir / entity.name
+    kinds = ", ".join(EXTRACT_SUFFIXES[:-1]) + f" or {EXTRACT_SUFFIXES[-1]} files"
+    if folder.is_dir():
+        message = f"{folder}: no {entity.name} extracts found (expected {kinds})" + "".join(
+            f"; not loaded: {name}, {why}" for name, why in listing.not_loaded
+        )
+    else:
+        message = f"{folder}: " + (
+            "is not a folder" if folder.exists() else "the folder does not exist"
+        )
+    misplaced = sorted(
+        path.name
+        for path in (raw_data_dir.iterdir() if raw_data_dir.is_dir() else ())
+        if path.is_file()
+        and path.name.lower().startswith(entity.name)
+        and path.name.lower().endswith(EXTRACT_SUFFIXES)
+    )
+    if misplaced:
+        message += (
+            f"; {', '.join(misplaced)} {'is' if len(misplaced) == 1 else 'are'} directly in "
+            f"{raw_data_dir}: the {entity.name} extracts go in its {entity.name}/ subfolder, "
+            f"move {'it' if len(misplaced) == 1 else 'them'} there"
+        )
+    elif not folder.is_dir():
+        message += f"; the {entity.name} extracts ({kinds}) go in a folder of that name"
+    return message
+
+
 def load_entity(
     con: duckdb.DuckDBPyConnection,
     entity: Entity,
@@ -1365,12 +1447,7 @@ def load_entity(
     listing = list_extract_files(folder)
     files = listing.files
     if entity.required_folder and not files:
-        raise ExtractError(
-            f"{folder}: no {entity.name} extracts found (expected "
-            + ", ".join(EXTRACT_SUFFIXES[:-1])
-            + f" or {EXTRACT_SUFFIXES[-1]} files)"
-            + "".join(f"; not loaded: {name}, {why}" for name, why in listing.not_loaded)
-        )
+        raise ExtractError(_no_extracts_message(entity, raw_data_dir, listing))
     mappings = read_mappings(entity, folder)
     ensure_raw_tables(con, entity)
     if entity.name == "orders":

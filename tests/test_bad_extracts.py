@@ -36,7 +36,8 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Fails:
-    """The file is refused with this message ({path} is the file); nothing of it loads."""
+    """The file is refused with this message ({path} is the file, {folder} its folder); nothing
+    of it loads."""
 
     message: str
 
@@ -144,15 +145,19 @@ OUTCOMES = {
         "{path}: columns 'order_id' and 'Order_ID ' both map onto 'order_id'; keep one of them"
     ),
     "semicolon_delimited.csv": Fails(
-        "{path}: missing required column(s) order_id, order_date, customer_id, item_id, "
-        "quantity, amount (header has: "
-        "order_id;order_date;customer_id;item_id;quantity;amount;order_type)"
+        "{path}: the header looks separated by ';'; extracts must be comma-separated CSV (or "
+        "Parquet): export it with commas (and numbers with a decimal point, 12.50), or convert it"
     ),
     "title_line_before_header.csv": Fails(
         "{path}: missing required column(s) order_id, order_date, customer_id, item_id, "
-        "quantity, amount (header has: Sales by Customer Detail)"
+        "quantity, amount (header has: Sales by Customer Detail); if the export names them "
+        "otherwise or has lines above its header, say so in {folder}/_mapping.toml "
+        "(docs/extract-mapping.md)"
     ),
-    "latin1_encoded.csv": Fails("{path}: is not UTF-8: byte offset 83 (invalid continuation byte)"),
+    "latin1_encoded.csv": Fails(
+        "{path}: is not UTF-8: line 2, field 3, byte offset 83 (invalid continuation byte); "
+        "save it as UTF-8 (it may be Windows-1252/Latin-1)"
+    ),
     "unterminated_quote.csv": Fails(
         "{path}: cannot be read as CSV: line 3: unexpected end of data"
     ),
@@ -179,7 +184,7 @@ def test_corpus_file(name, tmp_path):
         if isinstance(outcome, Fails):
             with pytest.raises(ExtractError) as raised:
                 load_entity(con, ENTITIES["orders"], tmp_path, LOADED_AT, settings)
-            assert str(raised.value) == outcome.message.format(path=path)
+            assert str(raised.value) == outcome.message.format(path=path, folder=path.parent)
             assert con.execute("select count(*) from raw.load_ledger").fetchone() == (0,)
             assert con.execute("select count(*) from raw.orders").fetchone() == (0,)
             return

@@ -678,7 +678,9 @@ def test_missing_required_columns_are_named_with_the_header_found(con, raw_dir):
     )
     assert load_error(con, raw_dir) == (
         f"{path}: missing required column(s) quantity, amount "
-        "(header has: Order_ID, order_date, customer_id, item_id, notes)"
+        "(header has: Order_ID, order_date, customer_id, item_id, notes); if the export names "
+        f"them otherwise or has lines above its header, say so in {path.parent / '_mapping.toml'} "
+        "(docs/extract-mapping.md)"
     )
 
 
@@ -708,7 +710,8 @@ def test_two_parquet_columns_mapping_onto_one_name_are_rejected(con, raw_dir):
 def test_missing_orders_folder_is_an_error(con, raw_dir):
     raw_dir.mkdir()
     assert load_error(con, raw_dir) == (
-        f"{raw_dir / 'orders'}: no orders extracts found (expected .csv, .csv.gz or .parquet files)"
+        f"{raw_dir / 'orders'}: the folder does not exist; the orders extracts (.csv, .csv.gz or "
+        ".parquet files) go in a folder of that name"
     )
 
 
@@ -1141,7 +1144,7 @@ def test_an_empty_file_is_an_error(con, raw_dir):
     assert load_error(con, raw_dir) == f"{path}: is empty; expected a header row"
 
 
-def test_a_file_that_is_not_utf8_names_the_byte_offset(con, raw_dir):
+def test_a_file_that_is_not_utf8_names_the_line_field_and_byte_offset(con, raw_dir):
     path = raw_dir / "orders" / "a.csv"
     path.parent.mkdir(parents=True)
     header = b"order_id,order_date,customer_id,item_id,quantity,amount\n"
@@ -1150,7 +1153,8 @@ def test_a_file_that_is_not_utf8_names_the_byte_offset(con, raw_dir):
     path.write_bytes(header + filler + b"x,2024-03-01,C\xe9,I1,1,5\n")
     offset = len(header) + len(filler) + len(b"x,2024-03-01,C")
     assert load_error(con, raw_dir) == (
-        f"{path}: is not UTF-8: byte offset {offset} (invalid continuation byte)"
+        f"{path}: is not UTF-8: line 100002, field 3, byte offset {offset} (invalid continuation "
+        "byte); save it as UTF-8 (it may be Windows-1252/Latin-1)"
     )
 
 

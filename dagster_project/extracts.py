@@ -459,17 +459,29 @@ class SourceMapping:
     values: dict[str, dict[str, str]]  # contract column -> {the file's value: contract value}
     date_format: str | None = None  # strptime format of the dates, e.g. "%m/%d/%Y"
     skip_lines: int = 0  # lines above the header (report titles) in a CSV file
+    # Records below the data (a report's totals, an "exported on" line) in a CSV file.
+    skip_last_lines: int = 0
 
     def fingerprint(self) -> str:
         """The mapping as JSON, recorded in the ledger: a file read with another mapping is
         read again."""
-        if not (self.columns or self.values or self.date_format or self.skip_lines):
+        if not (
+            self.columns
+            or self.values
+            or self.date_format
+            or self.skip_lines
+            or self.skip_last_lines
+        ):
             return "{}"
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        fields = dataclasses.asdict(self)
+        if not self.skip_last_lines:
+            # As recorded before the key existed: the files read with such a mapping stay read.
+            del fields["skip_last_lines"]
+        return json.dumps(fields, sort_keys=True)
 
 
 # The keys a `[[source]]` of a mapping file may have (docs/extract-mapping.md).
-SOURCE_KEYS = ("files", "skip_lines", "date_format", "columns", "values")
+SOURCE_KEYS = ("files", "skip_lines", "skip_last_lines", "date_format", "columns", "values")
 
 
 def read_mappings(entity: Entity, folder: Path) -> list[SourceMapping]:
@@ -518,6 +530,17 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
             f"{where}: skip_lines = {skip_lines!r}: expected a whole number of lines above the "
             "header row, 0 or more, written without quotes (skip_lines = 4)"
         )
+    skip_last_lines = source.get("skip_last_lines", 0)
+    if (
+        not isinstance(skip_last_lines, int)
+        or isinstance(skip_last_lines, bool)
+        or skip_last_lines < 0
+    ):
+        raise ExtractError(
+            f"{where}: skip_last_lines = {skip_last_lines!r}: expected a whole number of lines "
+            "below the data (totals, an export date), 0 or more, written without quotes "
+            "(skip_last_lines = 2)"
+        )
     date_format = source.get("date_format")
     if date_format is not None:
         _check_date_format(where, date_format)
@@ -551,6 +574,7 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
         values={name: dict(replacements) for name, replacements in values.items()},
         date_format=date_format,
         skip_lines=skip_lines,
+        skip_last_lines=skip_last_lines,
     )
 
 
@@ -738,6 +762,26 @@ def _csv_records(path: Path, skip_lines: int = 0) -> list[tuple[int, list[str]]]
     return records
 
 
+def _footer_lines(
+    entity: Entity, path: Path, skip: int, count: int, read_columns: dict[str, str]
+) -> set[int]:
+    """The lines of the last `count` records of a CSV file (`skip_last_lines`: a report's totals,
+    an "exported on" line), which are not rows. A record among them that holds every required
+    column is an order line rather than a footer: an error, so that a mapping which does not fit
+    the file never drops data."""
+    footer = _csv_records(path, skip)[-count:]
+    # Where each required column is in a record (scratch column `c<i>` holds field i).
+    required = [int(read_columns[c.name][1:]) for c in entity.columns if c.required]
+    for line, fields in footer:
+        if all(i < len(fields) and fields[i].strip() for i in required):
+            raise ExtractError(
+                f"{path}, line {line}: skip_last_lines = {count} would leave out this line, "
+                "but it holds a whole row, not a total or a footer: the mapping's "
+                "skip_last_lines does not fit this file"
+            )
+    return {line for line, _ in footer}
+
+
 @dataclass(frozen=True)
 class _FileRead:
     """What reading one file gave: its headers, where each is held, and its broken records."""
@@ -817,7 +861,7 @@ def _read_file_as_text(
         "select line, any_value(error_type), any_value(error_message) from _csv_rejects "
         "group by line order by line"
     ).fetchall()
-    if not rejects and line_count == skip + accepted + 1:
+    if not rejects and line_count == skip + accepted + 1 and not mapping.skip_last_lines:
         return _FileRead(
             headers, columns, header_for, mapping, accepted, [], f"(rowid + {skip + 2})"
         )
@@ -842,6 +886,14 @@ def _read_file_as_text(
         first = rejects[0] if rejects else None
         detail = f" (DuckDB: {first[1].lower()}, {first[2]})" if first else ""
         raise ExtractError(f"{path}: cannot be read as CSV consistently{detail}")
+    if mapping.skip_last_lines:
+        footer = _footer_lines(entity, path, skip, mapping.skip_last_lines, header_for)
+        # The footer's records are the file's last: those DuckDB accepted are the last rows read.
+        footer_rows = sum(line in footer for line in good_lines)
+        con.execute(f"delete from {scratch} where rowid >= {accepted - footer_rows}")
+        good_lines = good_lines[: accepted - footer_rows]
+        malformed = [record for record in malformed if record[0] not in footer]
+        accepted -= footer_rows
     con.execute(
         f"update {scratch} set _line = lines.line from (select unnest($1::integer[]) as line, "
         f"generate_subscripts($1::integer[], 1) - 1 as row_index) as lines "

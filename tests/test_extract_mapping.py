@@ -118,7 +118,7 @@ def test_a_mapped_header_missing_from_the_file_is_named_both_ways(tmp_path):
     )
 
 
-SOURCE_KEYS = "files, skip_lines, date_format, columns, values"
+SOURCE_KEYS = "files, skip_lines, skip_last_lines, date_format, columns, values"
 
 
 @pytest.mark.parametrize(
@@ -129,6 +129,13 @@ SOURCE_KEYS = "files, skip_lines, date_format, columns, values"
             'skip_lines = "four"',
             ", [[source]] number 1: skip_lines = 'four': expected a whole number of lines above "
             "the header row, 0 or more, written without quotes (skip_lines = 4)",
+        ),
+        (
+            "skip_last_lines = 2",
+            "skip_last_lines = -2",
+            ", [[source]] number 1: skip_last_lines = -2: expected a whole number of lines below "
+            "the data (totals, an export date), 0 or more, written without quotes "
+            "(skip_last_lines = 2)",
         ),
         (
             'order_id = "Num"',
@@ -184,6 +191,7 @@ SOURCE_KEYS = "files, skip_lines, date_format, columns, values"
     ],
     ids=[
         "skip_lines_as_text",
+        "skip_last_lines_negative",
         "header_as_number",
         "single_brackets",
         "misspelt_table",
@@ -205,3 +213,51 @@ def test_a_mapping_file_breaking_its_schema_is_an_error_naming_the_file_and_the_
     with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
         load_orders(con, raw)
     assert str(raised.value) == f"{mapping}{problem}"
+
+
+def test_the_examples_total_and_run_time_lines_are_no_rows_and_no_quarantine():
+    """The export ends with its total (a record of the header's width) and the time it was run
+    (one field): `skip_last_lines = 2` leaves both out, blank lines between them not counted."""
+    with duckdb.connect() as con:
+        result = load_orders(con, EXAMPLE)
+        (loaded,) = result.loaded
+        assert (loaded.rows_loaded, result.quarantined_count) == (5, 0)
+        assert con.execute("select max(_source_line) from raw.orders").fetchone() == (10,)
+        assert con.execute("select count(*) from raw.rejected_rows").fetchone() == (0,)
+
+
+def test_without_skip_last_lines_the_examples_footer_fails_the_file(tmp_path):
+    raw = copy_example(tmp_path)
+    mapping = raw / "orders" / "_mapping.toml"
+    mapping.write_text(mapping.read_text().replace("skip_last_lines = 2", ""))
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
+        load_orders(con, raw)
+    assert str(raised.value).startswith(
+        f"{path}: 2 of 7 rows break the contract (28.6%), more than the 1.0% allowed "
+        "(QUARANTINE_MAX_SHARE); nothing of this file was loaded."
+    )
+
+
+def test_skip_last_lines_that_would_leave_out_an_order_line_is_an_error(tmp_path):
+    raw = copy_example(tmp_path)
+    mapping = raw / "orders" / "_mapping.toml"
+    mapping.write_text(mapping.read_text().replace("skip_last_lines = 2", "skip_last_lines = 3"))
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
+        load_orders(con, raw)
+    assert str(raised.value) == (
+        f"{path}, line 10: skip_last_lines = 3 would leave out this line, but it holds a whole "
+        "row, not a total or a footer: the mapping's skip_last_lines does not fit this file"
+    )
+
+
+def test_a_day_without_sales_is_a_header_and_its_footer(tmp_path):
+    raw = copy_example(tmp_path)
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:5] + lines[10:]) + "\n")
+    with duckdb.connect() as con:
+        (loaded,) = load_orders(con, raw).loaded
+        assert loaded.rows_loaded == 0
+        assert con.execute("select count(*) from raw.rejected_rows").fetchone() == (0,)

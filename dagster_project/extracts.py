@@ -461,6 +461,8 @@ class SourceMapping:
     skip_lines: int = 0  # lines above the header (report titles) in a CSV file
     # Records below the data (a report's totals, an "exported on" line) in a CSV file.
     skip_last_lines: int = 0
+    # The CSV file's character encoding, as Python names it ("cp1252" for Windows-1252).
+    encoding: str = "utf-8"
 
     def fingerprint(self) -> str:
         """The mapping as JSON, recorded in the ledger: a file read with another mapping is
@@ -471,17 +473,34 @@ class SourceMapping:
             or self.date_format
             or self.skip_lines
             or self.skip_last_lines
+            or self.encoding != "utf-8"
         ):
             return "{}"
         fields = dataclasses.asdict(self)
+        # Keys left at their default are recorded as before they existed: the files read with
+        # such a mapping stay read.
         if not self.skip_last_lines:
-            # As recorded before the key existed: the files read with such a mapping stay read.
             del fields["skip_last_lines"]
+        if self.encoding == "utf-8":
+            del fields["encoding"]
         return json.dumps(fields, sort_keys=True)
+
+    @property
+    def text_encoding(self) -> str:
+        """The encoding to read the file's text with: UTF-8 drops a byte order mark."""
+        return "utf-8-sig" if self.encoding == "utf-8" else self.encoding
 
 
 # The keys a `[[source]]` of a mapping file may have (docs/extract-mapping.md).
-SOURCE_KEYS = ("files", "skip_lines", "skip_last_lines", "date_format", "columns", "values")
+SOURCE_KEYS = (
+    "files",
+    "skip_lines",
+    "skip_last_lines",
+    "encoding",
+    "date_format",
+    "columns",
+    "values",
+)
 
 
 def read_mappings(entity: Entity, folder: Path) -> list[SourceMapping]:
@@ -541,6 +560,7 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
             "below the data (totals, an export date), 0 or more, written without quotes "
             "(skip_last_lines = 2)"
         )
+    encoding = _checked_encoding(where, source.get("encoding", "utf-8"))
     date_format = source.get("date_format")
     if date_format is not None:
         _check_date_format(where, date_format)
@@ -575,6 +595,7 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
         date_format=date_format,
         skip_lines=skip_lines,
         skip_last_lines=skip_last_lines,
+        encoding=encoding,
     )
 
 
@@ -587,6 +608,29 @@ def _table_of(where: str, table: dict, key: str, name: str | None = None) -> dic
             f'[source.{name or key}] followed by lines of name = "value"'
         )
     return value
+
+
+def _checked_encoding(where: str, encoding: object) -> str:
+    """The codec's own name ("cp1252" for "Windows-1252"), for an encoding that writes ASCII as
+    ASCII: the loader finds lines, quotes and commas by their bytes (UTF-16 does not)."""
+    try:
+        name = codecs.lookup(encoding).name if isinstance(encoding, str) else None
+    except LookupError:
+        name = None
+    if name is None:
+        raise ExtractError(
+            f"{where}: encoding = {encoding!r}: not an encoding name; write it as Python names "
+            'it, such as "windows-1252" or "latin-1"'
+        )
+    ascii_text = '\r\n",;09AZaz'
+    if name.startswith(("utf_16", "utf_32", "utf-16", "utf-32")) or (
+        ascii_text.encode(name, errors="replace") != ascii_text.encode("ascii")
+    ):
+        raise ExtractError(
+            f"{where}: encoding = {encoding!r}: its files cannot be read line by line (it does "
+            "not write ASCII as ASCII); save them as UTF-8"
+        )
+    return "utf-8" if name == "utf-8" else name
 
 
 def _check_date_format(where: str, date_format: object) -> None:
@@ -629,13 +673,13 @@ def _open_csv(path: Path, mode: str = "rt", **text_options):
     return path.open(mode, **text_options)
 
 
-def _scan_csv(path: Path) -> tuple[int, bool]:
-    """Checks that a CSV file is UTF-8 and returns its number of lines, and whether its lines
-    end now in CRLF and now in LF, in one pass over its bytes.
+def _scan_csv(path: Path, encoding: str = "utf-8") -> tuple[int, bool]:
+    """Checks that a CSV file is in `encoding` and returns its number of lines, and whether its
+    lines end now in CRLF and now in LF, in one pass over its bytes.
 
-    The error names the line, field and byte offset of the first byte that is not UTF-8.
+    The error names the line, field and byte offset of the first byte not in the encoding.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder(encoding)()
     offset, newlines, crlf_newlines, last_byte = 0, 0, 0, b"\n"
     with _open_csv(path, "rb") as handle:
         while chunk := _read_chunk(handle, path):
@@ -643,7 +687,8 @@ def _scan_csv(path: Path) -> tuple[int, bool]:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
-                raise _not_utf8_error(path, offset - pending + error.start, error) from error
+                offset -= pending - error.start
+                raise _not_in_encoding_error(path, offset, error, encoding) from error
             offset += len(chunk)
             newlines += chunk.count(b"\n")
             crlf_newlines += chunk.count(b"\r\n") + (last_byte + chunk[:1] == b"\r\n")
@@ -651,19 +696,29 @@ def _scan_csv(path: Path) -> tuple[int, bool]:
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
-        raise _not_utf8_error(path, offset - len(decoder.getstate()[0]), error) from error
+        offset -= len(decoder.getstate()[0])
+        raise _not_in_encoding_error(path, offset, error, encoding) from error
     lines = newlines + (0 if last_byte == b"\n" else 1)
     return lines, 0 < crlf_newlines < newlines
 
 
-def _not_utf8_error(path: Path, offset: int, error: UnicodeDecodeError) -> ExtractError:
+def _not_in_encoding_error(
+    path: Path, offset: int, error: UnicodeDecodeError, encoding: str
+) -> ExtractError:
+    where = f"{_line_and_field_at(path, offset, encoding)}, byte offset {offset} ({error.reason})"
+    if encoding == "utf-8":
+        return ExtractError(
+            f"{path}: is not UTF-8: {where}; save it as UTF-8, or name its encoding in "
+            f"{path.parent / MAPPING_FILE_NAME} (it may be Windows-1252: "
+            'encoding = "windows-1252", docs/extract-mapping.md)'
+        )
     return ExtractError(
-        f"{path}: is not UTF-8: {_line_and_field_at(path, offset)}, byte offset {offset} "
-        f"({error.reason}); save it as UTF-8 (it may be Windows-1252/Latin-1)"
+        f"{path}: is not in the encoding its mapping names ({encoding}): {where}; name the "
+        f"file's encoding in {path.parent / MAPPING_FILE_NAME}, or save it as UTF-8"
     )
 
 
-def _line_and_field_at(path: Path, offset: int) -> str:
+def _line_and_field_at(path: Path, offset: int, encoding: str) -> str:
     """Where the byte at `offset` of a CSV file is, as "line N, field M"; the field is left out
     when the line starts within a quoted value spanning lines, where the fields cannot be counted
     from the line alone. Read again from the start: only a file that fails comes here."""
@@ -679,29 +734,39 @@ def _line_and_field_at(path: Path, offset: int) -> str:
     # starts a record.
     if (quotes - line_so_far.count(b'"')) % 2:
         return f"line {line}"
-    # The bytes before the first bad one are UTF-8; the reader counts quoted commas right.
+    # The bytes before the first bad one are in the encoding; the reader counts quoted commas
+    # right.
     try:
-        fields = next(csv.reader([line_so_far.decode("utf-8-sig")]), [])
+        text = line_so_far.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        fields = next(csv.reader([text]), [])
     except csv.Error:  # a lone carriage return: lines that the reader does not split alike
         return f"line {line}"
     return f"line {line}, field {max(len(fields), 1)}"
 
 
 @contextlib.contextmanager
-def _with_one_line_ending(path: Path, mixed_line_endings: bool) -> Iterator[Path]:
-    """The CSV file for DuckDB to read: `path` itself, or, when its lines end now in CRLF and
-    now in LF (files pieced together on two systems), a copy of it with LF throughout, the same
-    lines in the same places and every quoted value as it was. DuckDB's strict parser stops
-    where the line ending changes."""
-    if not mixed_line_endings:
+def _readable_by_duckdb(path: Path, mixed_line_endings: bool, encoding: str) -> Iterator[Path]:
+    """The CSV file for DuckDB to read: `path` itself, or a copy of it in UTF-8 (DuckDB reads
+    no Windows-1252) and, when its lines end now in CRLF and now in LF (files pieced together on
+    two systems), with LF throughout, the same lines in the same places and every quoted value as
+    it was. DuckDB's strict parser stops where the line ending changes."""
+    if not mixed_line_endings and encoding == "utf-8":
         yield path
         return
+    # The encoding writes ASCII as ASCII (_checked_encoding): the line ends, quotes and commas
+    # are where they were.
+    decoder = codecs.getincrementaldecoder(encoding)()
     with tempfile.TemporaryDirectory(prefix="extract-") as folder:
-        copy = Path(folder) / "lf.csv"
+        copy = Path(folder) / "utf8.csv"
         with _open_csv(path, "rb") as source, copy.open("wb") as target:
             carried = b""  # a CR at the end of a chunk, whose LF may start the next
             quoted = False  # within a quoted value, where a CRLF is part of the value
             while chunk := _read_chunk(source, path):
+                if encoding != "utf-8":
+                    chunk = decoder.decode(chunk).encode("utf-8")
+                if not mixed_line_endings:
+                    target.write(chunk)
+                    continue
                 chunk = carried + chunk
                 carried = chunk[-1:] if chunk.endswith(b"\r") else b""
                 # Between two quote characters the state flips (a doubled quote flips twice).
@@ -724,10 +789,10 @@ def _read_chunk(handle, path: Path) -> bytes:
         ) from error
 
 
-def _read_csv_header(path: Path, skip_lines: int = 0) -> list[str]:
+def _read_csv_header(path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig") -> list[str]:
     """The header row of a CSV file, as written (a UTF-8 byte order mark is dropped)."""
     try:
-        with _open_csv(path, encoding="utf-8-sig", newline="") as handle:
+        with _open_csv(path, encoding=encoding, newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
             header = next(csv.reader(handle), None)
@@ -738,14 +803,16 @@ def _read_csv_header(path: Path, skip_lines: int = 0) -> list[str]:
     return header
 
 
-def _csv_records(path: Path, skip_lines: int = 0) -> list[tuple[int, list[str]]]:
+def _csv_records(
+    path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig"
+) -> list[tuple[int, list[str]]]:
     """Every data record of a CSV file with the line it starts on; blank lines are no records.
 
     An unterminated quote would swallow the rest of the file into one value: that is an error.
     """
     records = []
     try:
-        with _open_csv(path, encoding="utf-8-sig", newline="") as handle:
+        with _open_csv(path, encoding=encoding, newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
             reader = csv.reader(handle, strict=True)
@@ -763,13 +830,14 @@ def _csv_records(path: Path, skip_lines: int = 0) -> list[tuple[int, list[str]]]
 
 
 def _footer_lines(
-    entity: Entity, path: Path, skip: int, count: int, read_columns: dict[str, str]
+    entity: Entity, path: Path, mapping: SourceMapping, read_columns: dict[str, str]
 ) -> set[int]:
-    """The lines of the last `count` records of a CSV file (`skip_last_lines`: a report's totals,
+    """The lines of the last `skip_last_lines` records of a CSV file (a report's totals,
     an "exported on" line), which are not rows. A record among them that holds every required
     column is an order line rather than a footer: an error, so that a mapping which does not fit
     the file never drops data."""
-    footer = _csv_records(path, skip)[-count:]
+    count = mapping.skip_last_lines
+    footer = _csv_records(path, mapping.skip_lines, mapping.text_encoding)[-count:]
     # Where each required column is in a record (scratch column `c<i>` holds field i).
     required = [int(read_columns[c.name][1:]) for c in entity.columns if c.required]
     for line, fields in footer:
@@ -817,14 +885,16 @@ def _read_file_as_text(
     with contextlib.ExitStack() as cleanup:
         try:
             if is_csv:
-                line_count, mixed_line_endings = _scan_csv(path)
+                line_count, mixed_line_endings = _scan_csv(path, mapping.encoding)
                 skip = mapping.skip_lines
-                headers = _read_csv_header(path, skip)
+                headers = _read_csv_header(path, skip, mapping.text_encoding)
                 columns = [f"c{i}" for i in range(len(headers))]
                 # Checked before the rows are read: a title line or another delimiter shows here.
                 header_for = _map_headers(entity, path, headers, columns, mapping)
                 types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
-                readable = cleanup.enter_context(_with_one_line_ending(path, mixed_line_endings))
+                readable = cleanup.enter_context(
+                    _readable_by_duckdb(path, mixed_line_endings, mapping.encoding)
+                )
                 compression = "gzip" if readable.name.lower().endswith(".gz") else "none"
                 con.execute("drop table if exists _csv_rejects")
                 con.execute("drop table if exists _csv_reject_scans")
@@ -869,7 +939,7 @@ def _read_file_as_text(
     # Blank lines, values spanning lines or rejected records: DuckDB's row numbers are not line
     # numbers any more, so the file is read once more, record by record, for the exact lines.
     good_lines, malformed = [], []
-    for line, fields in _csv_records(path, skip):
+    for line, fields in _csv_records(path, skip, mapping.text_encoding):
         # A trailing delimiter (one extra, empty field) is common in exports; DuckDB reads such
         # a record as fitting, and so does this count.
         if len(fields) == len(headers) or fields[len(headers) :] == [""]:
@@ -887,7 +957,7 @@ def _read_file_as_text(
         detail = f" (DuckDB: {first[1].lower()}, {first[2]})" if first else ""
         raise ExtractError(f"{path}: cannot be read as CSV consistently{detail}")
     if mapping.skip_last_lines:
-        footer = _footer_lines(entity, path, skip, mapping.skip_last_lines, header_for)
+        footer = _footer_lines(entity, path, mapping, header_for)
         # The footer's records are the file's last: those DuckDB accepted are the last rows read.
         footer_rows = sum(line in footer for line in good_lines)
         con.execute(f"delete from {scratch} where rowid >= {accepted - footer_rows}")

@@ -156,7 +156,8 @@ OUTCOMES = {
     ),
     "latin1_encoded.csv": Fails(
         "{path}: is not UTF-8: line 2, field 3, byte offset 83 (invalid continuation byte); "
-        "save it as UTF-8 (it may be Windows-1252/Latin-1)"
+        "save it as UTF-8, or name its encoding in {folder}/_mapping.toml (it may be "
+        'Windows-1252: encoding = "windows-1252", docs/extract-mapping.md)'
     ),
     "unterminated_quote.csv": Fails(
         "{path}: cannot be read as CSV: line 3: unexpected end of data"

@@ -118,7 +118,7 @@ def test_a_mapped_header_missing_from_the_file_is_named_both_ways(tmp_path):
     )
 
 
-SOURCE_KEYS = "files, skip_lines, skip_last_lines, date_format, columns, values"
+SOURCE_KEYS = "files, skip_lines, skip_last_lines, encoding, date_format, columns, values"
 
 
 @pytest.mark.parametrize(
@@ -136,6 +136,18 @@ SOURCE_KEYS = "files, skip_lines, skip_last_lines, date_format, columns, values"
             ", [[source]] number 1: skip_last_lines = -2: expected a whole number of lines below "
             "the data (totals, an export date), 0 or more, written without quotes "
             "(skip_last_lines = 2)",
+        ),
+        (
+            "skip_lines = 4",
+            'skip_lines = 4\nencoding = "ansi"',
+            ", [[source]] number 1: encoding = 'ansi': not an encoding name; write it as Python "
+            'names it, such as "windows-1252" or "latin-1"',
+        ),
+        (
+            "skip_lines = 4",
+            'skip_lines = 4\nencoding = "utf-16"',
+            ", [[source]] number 1: encoding = 'utf-16': its files cannot be read line by line (it "
+            "does not write ASCII as ASCII); save them as UTF-8",
         ),
         (
             'order_id = "Num"',
@@ -192,6 +204,8 @@ SOURCE_KEYS = "files, skip_lines, skip_last_lines, date_format, columns, values"
     ids=[
         "skip_lines_as_text",
         "skip_last_lines_negative",
+        "unknown_encoding",
+        "encoding_not_ascii_compatible",
         "header_as_number",
         "single_brackets",
         "misspelt_table",
@@ -261,3 +275,49 @@ def test_a_day_without_sales_is_a_header_and_its_footer(tmp_path):
         (loaded,) = load_orders(con, raw).loaded
         assert loaded.rows_loaded == 0
         assert con.execute("select count(*) from raw.rejected_rows").fetchone() == (0,)
+
+
+def windows_1252_example(tmp_path: Path, encoding: str) -> Path:
+    """The worked example as a Windows program saves it: Windows-1252, CRLF, a customer named
+    with an e-acute and an item with a euro sign (0x80, which Latin-1 does not have)."""
+    raw = copy_example(tmp_path)
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    text = path.read_text().replace("Blue Bakery", "Café Bleu").replace("Paper Cups", "€ Cups")
+    path.write_bytes(text.replace("\n", "\r\n").encode("cp1252"))
+    mapping = raw / "orders" / "_mapping.toml"
+    mapping.write_text(
+        mapping.read_text().replace("skip_lines = 4", f'skip_lines = 4\nencoding = "{encoding}"')
+    )
+    return raw
+
+
+def test_a_windows_1252_export_loads_as_its_mapping_names_it(tmp_path):
+    raw = windows_1252_example(tmp_path, "Windows-1252")
+    with duckdb.connect() as con:
+        result = load_orders(con, raw)
+        assert result.quarantined_count == 0
+        assert con.execute(
+            "select order_id, customer_id, item_id, _source_line from raw.orders "
+            "where customer_id = 'Café Bleu' order by _source_line"
+        ).fetchall() == [
+            ("1001", "Café Bleu", "Coffee Filters", 6),
+            ("1001", "Café Bleu", "€ Cups", 7),
+            ("1003", "Café Bleu", "€ Cups", 9),
+        ]
+
+
+def test_a_file_not_in_its_mappings_encoding_names_the_byte(tmp_path):
+    """Latin-1 has no euro sign: byte 0x80 is a control character there, but Windows-1252
+    leaves 0x81 undefined, which a file in another encoding may hold."""
+    raw = windows_1252_example(tmp_path, "windows-1252")
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"Nitrile", b"Nitr\x81le", 1))
+    offset = data.index(b"Nitrile") + len(b"Nitr")
+    with duckdb.connect() as con, pytest.raises(ExtractError) as raised:
+        load_orders(con, raw)
+    assert str(raised.value) == (
+        f"{path}: is not in the encoding its mapping names (cp1252): line 8, field 5, byte "
+        f"offset {offset} (character maps to <undefined>); name the file's encoding in "
+        f"{raw / 'orders' / '_mapping.toml'}, or save it as UTF-8"
+    )

@@ -16,7 +16,14 @@ from dagster_project.extracts import ENTITIES, ExtractError, LoadSettings, load_
 LOADED_AT = dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC)
 # Every quarantined row shows rather than failing the file (the limit has tests of its own).
 LOOSE = LoadSettings(max_quarantine_share=1.0)
-UTF8_HINT = "save it as UTF-8 (it may be Windows-1252/Latin-1)"
+
+
+def utf8_hint(path) -> str:
+    """What a file not in UTF-8 is told to do: save it so, or name its encoding."""
+    return (
+        f"save it as UTF-8, or name its encoding in {path.parent / '_mapping.toml'} (it may be "
+        'Windows-1252: encoding = "windows-1252", docs/extract-mapping.md)'
+    )
 
 
 def load_error(raw, entity="orders"):
@@ -121,7 +128,7 @@ def test_a_windows_1252_file_names_the_line_and_field_of_the_first_bad_byte(tmp_
     path.write_bytes("customer_id,customer_name\nC1,Café\n".encode("cp1252"))
     assert load_error(tmp_path, "customers") == (
         f"{path}: is not UTF-8: line 2, field 2, byte offset 32 (invalid continuation byte); "
-        f"{UTF8_HINT}"
+        f"{utf8_hint(path)}"
     )
 
 
@@ -136,7 +143,7 @@ def test_the_line_of_a_bad_byte_is_counted_across_read_chunks(tmp_path):
     offset = len(header) + len(filler) + bad.index(b"\xe9")
     assert load_error(tmp_path) == (
         f"{path}: is not UTF-8: line 100002, field 3, byte offset {offset} (invalid continuation "
-        f"byte); {UTF8_HINT}"
+        f"byte); {utf8_hint(path)}"
     )
 
 
@@ -149,7 +156,8 @@ def test_a_bad_byte_within_a_value_spanning_lines_is_named_by_its_line(tmp_path)
         b'1,2024-03-01,"C1\nCaf\xe9",I1,1,5\n'
     )
     assert load_error(tmp_path) == (
-        f"{path}: is not UTF-8: line 3, byte offset 76 (invalid continuation byte); {UTF8_HINT}"
+        f"{path}: is not UTF-8: line 3, byte offset 76 (invalid continuation byte); "
+        + utf8_hint(path)
     )
 
 
@@ -160,7 +168,7 @@ def test_a_character_cut_off_at_the_end_of_the_file_is_named_by_line_and_field(t
     path.write_bytes(b"order_id,order_date,customer_id\n1,2024-03-01,Caf\xc3")
     assert load_error(tmp_path) == (
         f"{path}: is not UTF-8: line 2, field 3, byte offset 48 (unexpected end of data); "
-        f"{UTF8_HINT}"
+        f"{utf8_hint(path)}"
     )
 
 

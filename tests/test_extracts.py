@@ -24,10 +24,10 @@ from dagster_project.extracts import (
     LoadResult,
     LoadSettings,
     _read_file_as_text,
+    _readable_by_duckdb,
     _scan_csv,
     _texts_sql,
     _values_sql,
-    _with_one_line_ending,
     load_entity,
     mapping_for,
     quarantine_counts,
@@ -1154,7 +1154,8 @@ def test_a_file_that_is_not_utf8_names_the_line_field_and_byte_offset(con, raw_d
     offset = len(header) + len(filler) + len(b"x,2024-03-01,C")
     assert load_error(con, raw_dir) == (
         f"{path}: is not UTF-8: line 100002, field 3, byte offset {offset} (invalid continuation "
-        "byte); save it as UTF-8 (it may be Windows-1252/Latin-1)"
+        f"byte); save it as UTF-8, or name its encoding in {path.parent / '_mapping.toml'} (it "
+        'may be Windows-1252: encoding = "windows-1252", docs/extract-mapping.md)'
     )
 
 
@@ -1492,7 +1493,7 @@ def test_the_copy_with_one_line_ending_keeps_a_crlf_split_by_a_megabyte_boundary
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(lines + b'A2,2024-03-01,C1,"I\r\n2",1,5,,\n'))
     assert _scan_csv(path) == (4, True)
-    with _with_one_line_ending(path, True) as copy:
+    with _readable_by_duckdb(path, True, "utf-8") as copy:
         assert copy.read_bytes() == (
             lines.replace(b"\r\n", b"\n") + b'A2,2024-03-01,C1,"I\r\n2",1,5,,\n'
         )

@@ -81,12 +81,22 @@ class Column:
             "one_of": "varchar",
         }[self.kind]
 
-    def parse_sql(self, text: str, timezone: str = "UTC", date_format: str | None = None) -> str:
+    def parse_sql(
+        self,
+        text: str,
+        timezone: str = "UTC",
+        date_format: str | None = None,
+        decimal_separator: str = ".",
+    ) -> str:
         """SQL that turns the column's trimmed text into its typed value, NULL where it cannot.
 
         A timestamp with an offset or `Z` is an instant: its date is the date in the business's
-        `timezone`. A date, or a timestamp without offset, is the business's date as written.
+        `timezone`. A date, or a timestamp without offset, is the business's date as written. A
+        number written with a decimal comma (`decimal_separator`) may hold no point: 1.234,50
+        has a thousands separator, and 12.50 in such a file is a mistake, not twelve and a half.
         """
+        if self.kind == "decimal" and decimal_separator == ",":
+            text = f"case when not contains({text}, '.') then replace({text}, ',', '.') end"
         if self.kind == "text":
             return text
         if self.kind == "date" and date_format:
@@ -149,9 +159,16 @@ class Column:
             self.kind
         ]
 
-    def describe_expected(self, date_format: str | None = None) -> str:
+    def describe_expected(
+        self, date_format: str | None = None, decimal_separator: str = "."
+    ) -> str:
         """What a value of the column must look like; for a date, in the mapping's `date_format`
-        when it has one."""
+        when it has one, for a number with its `decimal_separator`."""
+        if self.kind == "decimal" and decimal_separator == ",":
+            return (
+                "a number with at most 14 digits before the decimal comma and 4 after it, such "
+                "as 12,50 or -3"
+            )
         if self.kind == "date" and date_format:
             # The 31st: an example whose day cannot be taken for its month.
             example = dt.date(2024, 3, 31).strftime(date_format)
@@ -463,6 +480,9 @@ class SourceMapping:
     skip_last_lines: int = 0
     # The CSV file's character encoding, as Python names it ("cp1252" for Windows-1252).
     encoding: str = "utf-8"
+    # What separates a CSV file's fields, and the integer part of a number from its decimals.
+    delimiter: str = ","
+    decimal_separator: str = "."
 
     def fingerprint(self) -> str:
         """The mapping as JSON, recorded in the ledger: a file read with another mapping is
@@ -474,6 +494,8 @@ class SourceMapping:
             or self.skip_lines
             or self.skip_last_lines
             or self.encoding != "utf-8"
+            or self.delimiter != ","
+            or self.decimal_separator != "."
         ):
             return "{}"
         fields = dataclasses.asdict(self)
@@ -481,8 +503,9 @@ class SourceMapping:
         # such a mapping stay read.
         if not self.skip_last_lines:
             del fields["skip_last_lines"]
-        if self.encoding == "utf-8":
-            del fields["encoding"]
+        for key, default in (("encoding", "utf-8"), ("delimiter", ","), ("decimal_separator", ".")):
+            if fields[key] == default:
+                del fields[key]
         return json.dumps(fields, sort_keys=True)
 
     @property
@@ -491,12 +514,18 @@ class SourceMapping:
         return "utf-8-sig" if self.encoding == "utf-8" else self.encoding
 
 
+# The field delimiters a mapping may name: a comma, what many European programs write with
+# decimal commas, a tab and a pipe.
+DELIMITERS = (",", ";", "\t", "|")
+
 # The keys a `[[source]]` of a mapping file may have (docs/extract-mapping.md).
 SOURCE_KEYS = (
     "files",
     "skip_lines",
     "skip_last_lines",
     "encoding",
+    "delimiter",
+    "decimal_separator",
     "date_format",
     "columns",
     "values",
@@ -561,6 +590,22 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
             "(skip_last_lines = 2)"
         )
     encoding = _checked_encoding(where, source.get("encoding", "utf-8"))
+    delimiter = source.get("delimiter", ",")
+    if delimiter not in DELIMITERS:
+        raise ExtractError(
+            f"{where}: delimiter = {delimiter!r}: expected one of "
+            + ", ".join(f'"{d}"' if d != "\t" else '"\\t" (a tab)' for d in DELIMITERS)
+        )
+    decimal_separator = source.get("decimal_separator", ".")
+    if decimal_separator not in (".", ","):
+        raise ExtractError(
+            f'{where}: decimal_separator = {decimal_separator!r}: expected "." or ","'
+        )
+    if decimal_separator == delimiter:
+        raise ExtractError(
+            f'{where}: decimal_separator = "," needs another delimiter than ","; a file with '
+            'decimal commas is separated by ";" or tabs (delimiter = ";")'
+        )
     date_format = source.get("date_format")
     if date_format is not None:
         _check_date_format(where, date_format)
@@ -596,6 +641,8 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
         skip_lines=skip_lines,
         skip_last_lines=skip_last_lines,
         encoding=encoding,
+        delimiter=delimiter,
+        decimal_separator=decimal_separator,
     )
 
 
@@ -673,7 +720,7 @@ def _open_csv(path: Path, mode: str = "rt", **text_options):
     return path.open(mode, **text_options)
 
 
-def _scan_csv(path: Path, encoding: str = "utf-8") -> tuple[int, bool]:
+def _scan_csv(path: Path, encoding: str = "utf-8", delimiter: str = ",") -> tuple[int, bool]:
     """Checks that a CSV file is in `encoding` and returns its number of lines, and whether its
     lines end now in CRLF and now in LF, in one pass over its bytes.
 
@@ -688,7 +735,7 @@ def _scan_csv(path: Path, encoding: str = "utf-8") -> tuple[int, bool]:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
                 offset -= pending - error.start
-                raise _not_in_encoding_error(path, offset, error, encoding) from error
+                raise _not_in_encoding_error(path, offset, error, encoding, delimiter) from error
             offset += len(chunk)
             newlines += chunk.count(b"\n")
             crlf_newlines += chunk.count(b"\r\n") + (last_byte + chunk[:1] == b"\r\n")
@@ -697,15 +744,16 @@ def _scan_csv(path: Path, encoding: str = "utf-8") -> tuple[int, bool]:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as error:
         offset -= len(decoder.getstate()[0])
-        raise _not_in_encoding_error(path, offset, error, encoding) from error
+        raise _not_in_encoding_error(path, offset, error, encoding, delimiter) from error
     lines = newlines + (0 if last_byte == b"\n" else 1)
     return lines, 0 < crlf_newlines < newlines
 
 
 def _not_in_encoding_error(
-    path: Path, offset: int, error: UnicodeDecodeError, encoding: str
+    path: Path, offset: int, error: UnicodeDecodeError, encoding: str, delimiter: str
 ) -> ExtractError:
-    where = f"{_line_and_field_at(path, offset, encoding)}, byte offset {offset} ({error.reason})"
+    at = _line_and_field_at(path, offset, encoding, delimiter)
+    where = f"{at}, byte offset {offset} ({error.reason})"
     if encoding == "utf-8":
         return ExtractError(
             f"{path}: is not UTF-8: {where}; save it as UTF-8, or name its encoding in "
@@ -718,7 +766,7 @@ def _not_in_encoding_error(
     )
 
 
-def _line_and_field_at(path: Path, offset: int, encoding: str) -> str:
+def _line_and_field_at(path: Path, offset: int, encoding: str, delimiter: str) -> str:
     """Where the byte at `offset` of a CSV file is, as "line N, field M"; the field is left out
     when the line starts within a quoted value spanning lines, where the fields cannot be counted
     from the line alone. Read again from the start: only a file that fails comes here."""
@@ -738,7 +786,7 @@ def _line_and_field_at(path: Path, offset: int, encoding: str) -> str:
     # right.
     try:
         text = line_so_far.decode("utf-8-sig" if encoding == "utf-8" else encoding)
-        fields = next(csv.reader([text]), [])
+        fields = next(csv.reader([text], delimiter=delimiter), [])
     except csv.Error:  # a lone carriage return: lines that the reader does not split alike
         return f"line {line}"
     return f"line {line}, field {max(len(fields), 1)}"
@@ -789,13 +837,15 @@ def _read_chunk(handle, path: Path) -> bytes:
         ) from error
 
 
-def _read_csv_header(path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig") -> list[str]:
+def _read_csv_header(
+    path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig", delimiter: str = ","
+) -> list[str]:
     """The header row of a CSV file, as written (a UTF-8 byte order mark is dropped)."""
     try:
         with _open_csv(path, encoding=encoding, newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
-            header = next(csv.reader(handle), None)
+            header = next(csv.reader(handle, delimiter=delimiter), None)
     except csv.Error as error:
         raise ExtractError(f"{path}: cannot be read as CSV: {error}") from error
     if not header or all(not name.strip() for name in header):
@@ -804,7 +854,7 @@ def _read_csv_header(path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig
 
 
 def _csv_records(
-    path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig"
+    path: Path, skip_lines: int = 0, encoding: str = "utf-8-sig", delimiter: str = ","
 ) -> list[tuple[int, list[str]]]:
     """Every data record of a CSV file with the line it starts on; blank lines are no records.
 
@@ -815,7 +865,7 @@ def _csv_records(
         with _open_csv(path, encoding=encoding, newline="") as handle:
             for _ in range(skip_lines):
                 handle.readline()
-            reader = csv.reader(handle, strict=True)
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
             next(reader)
             consumed = reader.line_num
             for fields in reader:
@@ -837,7 +887,8 @@ def _footer_lines(
     column is an order line rather than a footer: an error, so that a mapping which does not fit
     the file never drops data."""
     count = mapping.skip_last_lines
-    footer = _csv_records(path, mapping.skip_lines, mapping.text_encoding)[-count:]
+    footer = _csv_records(path, mapping.skip_lines, mapping.text_encoding, mapping.delimiter)
+    footer = footer[-count:]
     # Where each required column is in a record (scratch column `c<i>` holds field i).
     required = [int(read_columns[c.name][1:]) for c in entity.columns if c.required]
     for line, fields in footer:
@@ -885,9 +936,11 @@ def _read_file_as_text(
     with contextlib.ExitStack() as cleanup:
         try:
             if is_csv:
-                line_count, mixed_line_endings = _scan_csv(path, mapping.encoding)
+                line_count, mixed_line_endings = _scan_csv(
+                    path, mapping.encoding, mapping.delimiter
+                )
                 skip = mapping.skip_lines
-                headers = _read_csv_header(path, skip, mapping.text_encoding)
+                headers = _read_csv_header(path, skip, mapping.text_encoding, mapping.delimiter)
                 columns = [f"c{i}" for i in range(len(headers))]
                 # Checked before the rows are read: a title line or another delimiter shows here.
                 header_for = _map_headers(entity, path, headers, columns, mapping)
@@ -900,7 +953,8 @@ def _read_file_as_text(
                 con.execute("drop table if exists _csv_reject_scans")
                 source = (
                     f"read_csv({exact_path_sql(readable)}, header = true, auto_detect = false, "
-                    f"columns = {{{types}}}, delim = ',', quote = '\"', escape = '\"', "
+                    f"columns = {{{types}}}, delim = '{mapping.delimiter}', quote = '\"', "
+                    "escape = '\"', "
                     f"comment = '', skip = {skip}, strict_mode = true, encoding = 'utf-8', "
                     f"compression = '{compression}', store_rejects = true, "
                     "rejects_table = '_csv_rejects', rejects_scan = '_csv_reject_scans')"
@@ -939,7 +993,7 @@ def _read_file_as_text(
     # Blank lines, values spanning lines or rejected records: DuckDB's row numbers are not line
     # numbers any more, so the file is read once more, record by record, for the exact lines.
     good_lines, malformed = [], []
-    for line, fields in _csv_records(path, skip, mapping.text_encoding):
+    for line, fields in _csv_records(path, skip, mapping.text_encoding, mapping.delimiter):
         # A trailing delimiter (one extra, empty field) is common in exports; DuckDB reads such
         # a record as fitting, and so does this count.
         if len(fields) == len(headers) or fields[len(headers) :] == [""]:
@@ -1006,13 +1060,15 @@ def _map_headers(
     if missing and _is_csv(path) and len(headers) == 1:
         # One field holding the column names: the export uses another delimiter, and saying
         # that the columns it shows are missing would only puzzle.
-        for delimiter, described in ((";", "';'"), ("\t", "tabs")):
+        for delimiter in DELIMITERS:
             split = {name.strip().lower() for name in headers[0].split(delimiter)}
             if delimiter in headers[0] and split & set(wanted.values()):
+                written = "\\t" if delimiter == "\t" else delimiter
+                described = "tabs" if delimiter == "\t" else f"'{delimiter}'"
                 raise ExtractError(
-                    f"{path}: the header looks separated by {described}; extracts must be "
-                    "comma-separated CSV (or Parquet): export it with commas (and numbers with "
-                    "a decimal point, 12.50), or convert it"
+                    f"{path}: the header looks separated by {described}; name the delimiter in "
+                    f'{path.parent / MAPPING_FILE_NAME}: delimiter = "{written}" (and '
+                    'decimal_separator = "," for numbers written 12,50; docs/extract-mapping.md)'
                 )
     if missing:
         # Headers the contract does not know may be missing columns under another name: the
@@ -1091,7 +1147,12 @@ def _values_sql(entity: Entity, read: _FileRead, settings: LoadSettings) -> str:
     return ", ".join(
         (
             _typed_value_sql(column, read)
-            or column.parse_sql(_text_column(column), settings.timezone, read.mapping.date_format)
+            or column.parse_sql(
+                _text_column(column),
+                settings.timezone,
+                read.mapping.date_format,
+                read.mapping.decimal_separator,
+            )
         )
         + f" as {_value_column(column)}"
         for column in entity.columns
@@ -1114,7 +1175,9 @@ def _problems_sql(
         if column.name not in read.header_for:
             continue
         text, value = _text_column(column), _value_column(column)
-        described = column.describe_expected(read.mapping.date_format)
+        described = column.describe_expected(
+            read.mapping.date_format, read.mapping.decimal_separator
+        )
         if column.required:
             message = _literal(f"column {column.name}: is empty, expected {described}")
             checks.append(

@@ -145,8 +145,9 @@ OUTCOMES = {
         "{path}: columns 'order_id' and 'Order_ID ' both map onto 'order_id'; keep one of them"
     ),
     "semicolon_delimited.csv": Fails(
-        "{path}: the header looks separated by ';'; extracts must be comma-separated CSV (or "
-        "Parquet): export it with commas (and numbers with a decimal point, 12.50), or convert it"
+        "{path}: the header looks separated by ';'; name the delimiter in {folder}/_mapping.toml: "
+        'delimiter = ";" (and decimal_separator = "," for numbers written 12,50; '
+        "docs/extract-mapping.md)"
     ),
     "title_line_before_header.csv": Fails(
         "{path}: missing required column(s) order_id, order_date, customer_id, item_id, "

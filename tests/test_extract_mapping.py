@@ -118,7 +118,10 @@ def test_a_mapped_header_missing_from_the_file_is_named_both_ways(tmp_path):
     )
 
 
-SOURCE_KEYS = "files, skip_lines, skip_last_lines, encoding, date_format, columns, values"
+SOURCE_KEYS = (
+    "files, skip_lines, skip_last_lines, encoding, delimiter, decimal_separator, date_format, "
+    "columns, values"
+)
 
 
 @pytest.mark.parametrize(
@@ -148,6 +151,18 @@ SOURCE_KEYS = "files, skip_lines, skip_last_lines, encoding, date_format, column
             'skip_lines = 4\nencoding = "utf-16"',
             ", [[source]] number 1: encoding = 'utf-16': its files cannot be read line by line (it "
             "does not write ASCII as ASCII); save them as UTF-8",
+        ),
+        (
+            "skip_lines = 4",
+            'skip_lines = 4\ndelimiter = "semicolon"',
+            ', [[source]] number 1: delimiter = \'semicolon\': expected one of ",", ";", '
+            '"\\t" (a tab), "|"',
+        ),
+        (
+            "skip_lines = 4",
+            'skip_lines = 4\ndecimal_separator = ","',
+            ', [[source]] number 1: decimal_separator = "," needs another delimiter than ","; a '
+            'file with decimal commas is separated by ";" or tabs (delimiter = ";")',
         ),
         (
             'order_id = "Num"',
@@ -206,6 +221,8 @@ SOURCE_KEYS = "files, skip_lines, skip_last_lines, encoding, date_format, column
         "skip_last_lines_negative",
         "unknown_encoding",
         "encoding_not_ascii_compatible",
+        "unknown_delimiter",
+        "decimal_comma_with_comma_delimiter",
         "header_as_number",
         "single_brackets",
         "misspelt_table",
@@ -321,3 +338,43 @@ def test_a_file_not_in_its_mappings_encoding_names_the_byte(tmp_path):
         f"offset {offset} (character maps to <undefined>); name the file's encoding in "
         f"{raw / 'orders' / '_mapping.toml'}, or save it as UTF-8"
     )
+
+
+def test_a_semicolon_separated_export_with_decimal_commas_loads_as_its_mapping_says(tmp_path):
+    """The worked example as a European program writes it: `;` between fields, a decimal comma
+    in numbers. A number with a point in such a file (12.50, 1.234,50) is quarantined, not
+    read as another number."""
+    raw = copy_example(tmp_path)
+    path = raw / "orders" / "sales_by_customer_detail_2026-11-20.csv"
+    text = path.read_text()
+    header, rest = text.split("Date,", 1)
+    rows = "Date," + rest
+    rows = rows.replace(",", ";").replace("12.50", "12,5").replace(".00", ",00")
+    rows = rows.replace("18,00;36,00", "18,00;36.00").replace("3,00;-6,00", "3,00;-1.234,50")
+    path.write_text(header + rows)
+    mapping = raw / "orders" / "_mapping.toml"
+    mapping.write_text(
+        mapping.read_text().replace(
+            "skip_lines = 4", 'skip_lines = 4\ndelimiter = ";"\ndecimal_separator = ","'
+        )
+    )
+    with duckdb.connect() as con:
+        load_entity(con, ENTITIES["orders"], raw, LOADED_AT, LoadSettings(max_quarantine_share=1))
+        assert con.execute(
+            "select order_id, item_id, quantity, amount, _source_line from raw.orders "
+            "order by _source_line"
+        ).fetchall() == [
+            ("1001", "Coffee Filters", Decimal(4), Decimal(50), 6),
+            ("1001", "Paper Cups", Decimal(10), Decimal(30), 7),
+            ("1004", "Nitrile Gloves", Decimal(-1), Decimal(-18), 10),
+        ]
+        expected = (
+            "expected a number with at most 14 digits before the decimal comma and 4 after it, "
+            "such as 12,50 or -3"
+        )
+        assert con.execute(
+            "select source_line, rule, message from raw.rejected_rows order by source_line"
+        ).fetchall() == [
+            (8, "invalid_number", f"column amount: has '36.00', {expected}"),
+            (9, "invalid_number", f"column amount: has '-1.234,50', {expected}"),
+        ]

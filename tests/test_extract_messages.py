@@ -32,8 +32,12 @@ def load_error(raw, entity="orders"):
     return str(raised.value)
 
 
-@pytest.mark.parametrize(("delimiter", "described"), [(";", "';'"), ("\t", "tabs")])
-def test_an_export_separated_by_semicolons_or_tabs_is_named_as_such(tmp_path, delimiter, described):
+@pytest.mark.parametrize(
+    ("delimiter", "described", "written"), [(";", "';'", ";"), ("\t", "tabs", "\\t")]
+)
+def test_an_export_separated_by_semicolons_or_tabs_is_told_the_mapping_key(
+    tmp_path, delimiter, described, written
+):
     path = tmp_path / "orders" / "orders.csv"
     path.parent.mkdir()
     header = ["order_id", "order_date", "customer_id", "item_id", "quantity", "amount"]
@@ -43,9 +47,9 @@ def test_an_export_separated_by_semicolons_or_tabs_is_named_as_such(tmp_path, de
         + delimiter.join(["1", "2024-03-01", "C1", "I1", "1", "12,50"])
     )
     assert load_error(tmp_path) == (
-        f"{path}: the header looks separated by {described}; extracts must be comma-separated "
-        "CSV (or Parquet): export it with commas (and numbers with a decimal point, 12.50), or "
-        "convert it"
+        f"{path}: the header looks separated by {described}; name the delimiter in "
+        f'{path.parent / "_mapping.toml"}: delimiter = "{written}" (and decimal_separator = "," '
+        "for numbers written 12,50; docs/extract-mapping.md)"
     )
 
 

@@ -466,6 +466,15 @@ def create_raw_table_sql(entity: Entity, table: str) -> str:
 MAPPING_FILE_NAME = "_mapping.toml"
 
 
+# The keys of a mapping added after the ledger first recorded mappings, with their defaults.
+LATER_KEY_DEFAULTS = {
+    "skip_last_lines": 0,
+    "encoding": "utf-8",
+    "delimiter": ",",
+    "decimal_separator": ".",
+}
+
+
 @dataclass(frozen=True)
 class SourceMapping:
     """How one kind of foreign extract maps onto the contract, from the `_mapping.toml` file of
@@ -486,26 +495,15 @@ class SourceMapping:
 
     def fingerprint(self) -> str:
         """The mapping as JSON, recorded in the ledger: a file read with another mapping is
-        read again."""
-        if not (
-            self.columns
-            or self.values
-            or self.date_format
-            or self.skip_lines
-            or self.skip_last_lines
-            or self.encoding != "utf-8"
-            or self.delimiter != ","
-            or self.decimal_separator != "."
-        ):
+        read again. A key added since mappings were first recorded is left out at its default,
+        so that the files read with such a mapping stay read."""
+        fields = {
+            key: value
+            for key, value in dataclasses.asdict(self).items()
+            if key not in LATER_KEY_DEFAULTS or value != LATER_KEY_DEFAULTS[key]
+        }
+        if not any(value for key, value in fields.items() if key != "files"):
             return "{}"
-        fields = dataclasses.asdict(self)
-        # Keys left at their default are recorded as before they existed: the files read with
-        # such a mapping stay read.
-        if not self.skip_last_lines:
-            del fields["skip_last_lines"]
-        for key, default in (("encoding", "utf-8"), ("delimiter", ","), ("decimal_separator", ".")):
-            if fields[key] == default:
-                del fields[key]
         return json.dumps(fields, sort_keys=True)
 
     @property

@@ -378,3 +378,21 @@ def test_a_semicolon_separated_export_with_decimal_commas_loads_as_its_mapping_s
             (8, "invalid_number", f"column amount: has '36.00', {expected}"),
             (9, "invalid_number", f"column amount: has '-1.234,50', {expected}"),
         ]
+
+
+def test_a_mapping_without_the_later_keys_is_recorded_as_before_they_existed():
+    """The ledger compares fingerprints: an upgrade must not read every mapped file again."""
+    from dagster_project.extracts import SourceMapping
+
+    mapping = SourceMapping(
+        files="x_*.csv", columns={"order_id": "Num"}, values={}, date_format=None, skip_lines=4
+    )
+    assert mapping.fingerprint() == (
+        '{"columns": {"order_id": "Num"}, "date_format": null, "files": "x_*.csv", '
+        '"skip_lines": 4, "values": {}}'
+    )
+    assert SourceMapping(files="x_*.csv", columns={}, values={}).fingerprint() == "{}"
+    assert SourceMapping(files="x_*.csv", columns={}, values={}, delimiter=";").fingerprint() == (
+        '{"columns": {}, "date_format": null, "delimiter": ";", "files": "x_*.csv", '
+        '"skip_lines": 0, "values": {}}'
+    )

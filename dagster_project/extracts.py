@@ -570,23 +570,10 @@ def _source_mapping(entity: Entity, where: str, source: dict) -> SourceMapping:
     files = source.get("files")
     if not isinstance(files, str) or not files.strip():
         raise ExtractError(f'{where}: needs files = "<glob of file names>"')
-    skip_lines = source.get("skip_lines", 0)
-    if not isinstance(skip_lines, int) or isinstance(skip_lines, bool) or skip_lines < 0:
-        raise ExtractError(
-            f"{where}: skip_lines = {skip_lines!r}: expected a whole number of lines above the "
-            "header row, 0 or more, written without quotes (skip_lines = 4)"
-        )
-    skip_last_lines = source.get("skip_last_lines", 0)
-    if (
-        not isinstance(skip_last_lines, int)
-        or isinstance(skip_last_lines, bool)
-        or skip_last_lines < 0
-    ):
-        raise ExtractError(
-            f"{where}: skip_last_lines = {skip_last_lines!r}: expected a whole number of lines "
-            "below the data (totals, an export date), 0 or more, written without quotes "
-            "(skip_last_lines = 2)"
-        )
+    skip_lines = _line_count(where, source, "skip_lines", "above the header row", 4)
+    skip_last_lines = _line_count(
+        where, source, "skip_last_lines", "below the data (totals, an export date)", 2
+    )
     encoding = _checked_encoding(where, source.get("encoding", "utf-8"))
     delimiter = source.get("delimiter", ",")
     if delimiter not in DELIMITERS:
@@ -653,6 +640,17 @@ def _table_of(where: str, table: dict, key: str, name: str | None = None) -> dic
             f'[source.{name or key}] followed by lines of name = "value"'
         )
     return value
+
+
+def _line_count(where: str, source: dict, key: str, which: str, example: int) -> int:
+    """`source[key]`, a whole number of lines (0 when absent)."""
+    count = source.get(key, 0)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ExtractError(
+            f"{where}: {key} = {count!r}: expected a whole number of lines {which}, 0 or more, "
+            f"written without quotes ({key} = {example})"
+        )
+    return count
 
 
 def _checked_encoding(where: str, encoding: object) -> str:
@@ -878,15 +876,17 @@ def _csv_records(
 
 
 def _footer_lines(
-    entity: Entity, path: Path, mapping: SourceMapping, read_columns: dict[str, str]
+    entity: Entity,
+    path: Path,
+    records: list[tuple[int, list[str]]],
+    count: int,
+    read_columns: dict[str, str],
 ) -> set[int]:
-    """The lines of the last `skip_last_lines` records of a CSV file (a report's totals,
-    an "exported on" line), which are not rows. A record among them that holds every required
-    column is an order line rather than a footer: an error, so that a mapping which does not fit
-    the file never drops data."""
-    count = mapping.skip_last_lines
-    footer = _csv_records(path, mapping.skip_lines, mapping.text_encoding, mapping.delimiter)
-    footer = footer[-count:]
+    """The lines of the last `count` (`skip_last_lines`) of a CSV file's `records` (a report's
+    totals, an "exported on" line), which are not rows. A record among them that holds every
+    required column is an order line rather than a footer: an error, so that a mapping which
+    does not fit the file never drops data."""
+    footer = records[-count:]
     # Where each required column is in a record (scratch column `c<i>` holds field i).
     required = [int(read_columns[c.name][1:]) for c in entity.columns if c.required]
     for line, fields in footer:
@@ -991,7 +991,8 @@ def _read_file_as_text(
     # Blank lines, values spanning lines or rejected records: DuckDB's row numbers are not line
     # numbers any more, so the file is read once more, record by record, for the exact lines.
     good_lines, malformed = [], []
-    for line, fields in _csv_records(path, skip, mapping.text_encoding, mapping.delimiter):
+    records = _csv_records(path, skip, mapping.text_encoding, mapping.delimiter)
+    for line, fields in records:
         # A trailing delimiter (one extra, empty field) is common in exports; DuckDB reads such
         # a record as fitting, and so does this count.
         if len(fields) == len(headers) or fields[len(headers) :] == [""]:
@@ -1009,7 +1010,7 @@ def _read_file_as_text(
         detail = f" (DuckDB: {first[1].lower()}, {first[2]})" if first else ""
         raise ExtractError(f"{path}: cannot be read as CSV consistently{detail}")
     if mapping.skip_last_lines:
-        footer = _footer_lines(entity, path, mapping, header_for)
+        footer = _footer_lines(entity, path, records, mapping.skip_last_lines, header_for)
         # The footer's records are the file's last: those DuckDB accepted are the last rows read.
         footer_rows = sum(line in footer for line in good_lines)
         con.execute(f"delete from {scratch} where rowid >= {accepted - footer_rows}")

@@ -508,8 +508,8 @@ class SourceMapping:
 
     @property
     def text_encoding(self) -> str:
-        """The encoding to read the file's text with: UTF-8 drops a byte order mark."""
-        return "utf-8-sig" if self.encoding == "utf-8" else self.encoding
+        """The encoding to read the file's text with (see _text_encoding)."""
+        return _text_encoding(self.encoding)
 
 
 # The field delimiters a mapping may name: a comma, what many European programs write with
@@ -665,15 +665,19 @@ def _checked_encoding(where: str, encoding: object) -> str:
             f"{where}: encoding = {encoding!r}: not an encoding name; write it as Python names "
             'it, such as "windows-1252" or "latin-1"'
         )
+    # UTF-16 and UTF-32 fail this too: a byte order mark and zero bytes around each character.
     ascii_text = '\r\n",;09AZaz'
-    if name.startswith(("utf_16", "utf_32", "utf-16", "utf-32")) or (
-        ascii_text.encode(name, errors="replace") != ascii_text.encode("ascii")
-    ):
+    if ascii_text.encode(name, errors="replace") != ascii_text.encode("ascii"):
         raise ExtractError(
             f"{where}: encoding = {encoding!r}: its files cannot be read line by line (it does "
             "not write ASCII as ASCII); save them as UTF-8"
         )
-    return "utf-8" if name == "utf-8" else name
+    return name
+
+
+def _text_encoding(encoding: str) -> str:
+    """The encoding to read a file's text with: UTF-8 drops a byte order mark."""
+    return "utf-8-sig" if encoding == "utf-8" else encoding
 
 
 def _check_date_format(where: str, date_format: object) -> None:
@@ -781,7 +785,7 @@ def _line_and_field_at(path: Path, offset: int, encoding: str, delimiter: str) -
     # The bytes before the first bad one are in the encoding; the reader counts quoted commas
     # right.
     try:
-        text = line_so_far.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        text = line_so_far.decode(_text_encoding(encoding))
         fields = next(csv.reader([text], delimiter=delimiter), [])
     except csv.Error:  # a lone carriage return: lines that the reader does not split alike
         return f"line {line}"
